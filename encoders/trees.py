@@ -1,0 +1,227 @@
+"""Decision trees and tree ensembles: readers and the split-level formulation.
+
+Formulation (Misic 2020; OCEAN, Parmentier & Vidal 2021): one binary per distinct
+(model input, split level), shared by every tree, ordered like a thermometer; per tree,
+continuous leaf weights that sum to one and are switched off on the side of every split
+the point does not take. With the split binaries integral the leaf weights are integral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .inputs import Cut, DiscreteInput, Encoding, ModelInput, NumericInput
+from .milp import MILP, LinExpr
+
+
+@dataclass
+class TreeArrays:
+    """One tree as arrays; leaves have ``feature == -1``; ``value`` is (n_nodes, n_outputs)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+
+    def apply(self, Z: np.ndarray, strict: bool) -> np.ndarray:
+        """Leaf reached by each row, with the model's float32 comparison."""
+        Z32 = np.asarray(Z, dtype=np.float32)
+        node = np.zeros(Z32.shape[0], dtype=np.int64)
+        active = self.feature[node] >= 0
+        while active.any():
+            rows = np.nonzero(active)[0]
+            f, t = self.feature[node[rows]], self.threshold[node[rows]]
+            z = Z32[rows, f].astype(np.float64)
+            go_left = z < t if strict else z <= t
+            node[rows] = np.where(go_left, self.left[node[rows]], self.right[node[rows]])
+            active = self.feature[node] >= 0
+        return node
+
+
+@dataclass
+class TreeEnsembleDef:
+    """``scores = init + sum_t weight_t * value_t[leaf_t(z)]``.
+
+    ``decision`` is ``"argmax"`` (scores per class, ties to the first) or ``"sign"``
+    (one score; class 1 iff score > 0, as a binary margin). ``strict`` marks ``z < t`` splits.
+    """
+
+    trees: list[TreeArrays]
+    weights: np.ndarray
+    init: np.ndarray
+    classes: np.ndarray
+    decision: str = "argmax"
+    strict: bool = False
+    tie_ok: bool = False  # "sign" models that predict class 1 on score == 0 as well
+    extra: dict = field(default_factory=dict)
+
+    def raw_scores(self, Z: np.ndarray) -> np.ndarray:
+        out = np.tile(self.init.astype(float), (np.asarray(Z).shape[0], 1))
+        for w, tree in zip(self.weights, self.trees):
+            out += w * tree.value[tree.apply(Z, self.strict)]
+        return out
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        s = self.raw_scores(Z)
+        if self.decision == "sign":
+            pos = s[:, 0] >= 0 if self.tie_ok else s[:, 0] > 0
+            return self.classes[pos.astype(int)]
+        return self.classes[np.argmax(s, axis=1)]
+
+
+def _sklearn_tree(estimator: object, normalise: bool) -> TreeArrays:
+    t = estimator.tree_
+    value = np.asarray(t.value[:, 0, :], dtype=float)
+    if normalise:
+        total = value.sum(axis=1, keepdims=True)
+        value = np.divide(value, total, out=np.zeros_like(value), where=total > 0)
+    feature = np.where(t.children_left < 0, -1, t.feature).astype(np.int64)
+    return TreeArrays(feature, np.asarray(t.threshold, dtype=float), t.children_left.astype(np.int64),
+                      t.children_right.astype(np.int64), value)
+
+
+def read_decision_tree(model: object) -> TreeEnsembleDef:
+    if getattr(model, "n_outputs_", 1) != 1:
+        raise ValueError("multi-output trees are not supported")
+    tree = _sklearn_tree(model, normalise=True)
+    return TreeEnsembleDef([tree], np.ones(1), np.zeros(tree.value.shape[1]), np.asarray(model.classes_))
+
+
+def read_forest(model: object) -> TreeEnsembleDef:
+    """RandomForest / ExtraTrees classifier: soft vote over normalised leaf distributions."""
+    if getattr(model, "n_outputs_", 1) != 1:
+        raise ValueError("multi-output forests are not supported")
+    trees = [_sklearn_tree(e, normalise=True) for e in model.estimators_]
+    n = len(trees)
+    return TreeEnsembleDef(trees, np.full(n, 1.0 / n), np.zeros(trees[0].value.shape[1]),
+                           np.asarray(model.classes_))
+
+
+# ---------------------------------------------------------------------------------------
+# formulation
+
+
+@dataclass
+class SplitLevels:
+    """The shared thermometer of one model input: ``right[i]`` is 1 iff z lies right of level i."""
+
+    right: list[LinExpr]
+    key: dict  # split threshold -> level index
+
+
+def _numeric_levels(milp: MILP, inp: NumericInput, thresholds: np.ndarray, strict: bool,
+                    cuts: list[Cut], name: str) -> SplitLevels:
+    by_threshold = {float(t): inp.cut(float(t), strict) for t in thresholds}
+    distinct = sorted(set(by_threshold.values()))
+    right: list[LinExpr] = []
+    index_of = {}
+    ys = milp.add_binaries(len(distinct), name=f"{name}.split[{inp.name}]")
+    for i, ((left_max, right_min), y) in enumerate(zip(distinct, ys)):
+        index_of[(left_max, right_min)] = i
+        x = LinExpr.var(inp.var)
+        if left_max < inp.lb:
+            milp.set_bounds(y, lb=1.0)
+        if right_min > inp.ub:
+            milp.set_bounds(y, ub=0.0)
+        milp.indicator_le(int(y), x, left_max, active=0, name=f"{name}.left")
+        milp.indicator_ge(int(y), x, right_min, active=1, name=f"{name}.right")
+        cuts.append(Cut(inp.var, left_max, right_min, int(y)))
+        right.append(LinExpr.var(int(y)))
+    for y_hi, y_lo in zip(ys[1:], ys[:-1]):  # right of a higher level => right of a lower one
+        milp.add_le(LinExpr([y_hi, y_lo], [1.0, -1.0]), 0.0, name=f"{name}.order")
+    return SplitLevels(right, {t: index_of[c] for t, c in by_threshold.items()})
+
+
+def _discrete_levels(inp: DiscreteInput, thresholds: np.ndarray, strict: bool) -> SplitLevels:
+    right, key = [], {}
+    for t in thresholds:
+        key[float(t)] = len(right)
+        right.append(inp.right_of(float(t), strict))
+    return SplitLevels(right, key)
+
+
+def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[ModelInput],
+                 name: str = "trees") -> Encoding:
+    """Encode the ensemble's scores with shared split-level binaries."""
+    cuts: list[Cut] = []
+    used: dict[int, set] = {}
+    for tree in definition.trees:
+        for f, t in zip(tree.feature, tree.threshold):
+            if f >= 0:
+                used.setdefault(int(f), set()).add(float(t))
+    levels: dict[int, SplitLevels] = {}
+    for f, ts in sorted(used.items()):
+        inp, ts_arr = inputs[f], np.array(sorted(ts))
+        if isinstance(inp, NumericInput):
+            levels[f] = _numeric_levels(milp, inp, ts_arr, definition.strict, cuts, name)
+        else:
+            levels[f] = _discrete_levels(inp, ts_arr, definition.strict)
+
+    n_out = definition.trees[0].value.shape[1]
+    score_idx: list[np.ndarray] = []
+    score_coef: list[np.ndarray] = []
+    for k, (w, tree) in enumerate(zip(definition.weights, definition.trees)):
+        leaves, lam = _encode_one_tree(milp, tree, levels, f"{name}.tree{k}")
+        score_idx.append(lam)
+        score_coef.append(w * tree.value[leaves])
+    idx = np.concatenate(score_idx)
+    coef = np.concatenate(score_coef, axis=0)
+    raw = [LinExpr(idx, coef[:, c], float(definition.init[c])) for c in range(n_out)]
+    scores = [LinExpr(), raw[0]] if definition.decision == "sign" else raw
+    spread = float(np.sum(np.abs(definition.weights)[:, None] * 1.0)) if n_out else 1.0
+    margin = 1e-6 * max(1.0, spread / max(len(definition.trees), 1))
+    if definition.decision == "sign" and definition.tie_ok:
+        margin = 1e-6
+    return Encoding(scores, definition.classes, margin, cuts, name=name)
+
+
+def _leaf_ranges(tree: TreeArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leaves in depth-first order and, per node, the half-open range of its leaves."""
+    n = tree.feature.size
+    first = np.zeros(n, dtype=np.int64)
+    last = np.zeros(n, dtype=np.int64)
+    leaves: list[int] = []
+    stack = [(0, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            last[node] = len(leaves)
+            continue
+        first[node] = len(leaves)
+        if tree.feature[node] < 0:
+            leaves.append(node)
+            last[node] = len(leaves)
+            continue
+        stack.append((node, True))
+        stack.append((int(tree.right[node]), False))
+        stack.append((int(tree.left[node]), False))
+    return np.array(leaves, dtype=np.int64), first, last
+
+
+def _encode_one_tree(milp: MILP, tree: TreeArrays, levels: dict[int, SplitLevels],
+                     name: str) -> tuple[np.ndarray, np.ndarray]:
+    leaves, first, last = _leaf_ranges(tree)
+    lam = milp.add_vars(leaves.size, 0.0, 1.0, False, name=f"{name}.leaf")
+    milp.add_rows(np.zeros(lam.size), lam, np.ones(lam.size), 1.0, 1.0, n_rows=1, name=f"{name}.one")
+    rows, cols, vals, lo, hi = [], [], [], [], []
+    r = 0
+    for node in np.nonzero(tree.feature >= 0)[0]:
+        f = int(tree.feature[node])
+        lev = levels[f]
+        y = lev.right[lev.key[float(tree.threshold[node])]]
+        for child, sign, rhs in ((tree.left[node], 1.0, 1.0), (tree.right[node], -1.0, 0.0)):
+            seg = lam[first[child]:last[child]]
+            rows.append(np.full(seg.size + y.idx.size, r))
+            cols.append(np.concatenate([seg, y.idx]))
+            vals.append(np.concatenate([np.ones(seg.size), sign * y.coef]))
+            lo.append(-np.inf)
+            hi.append(rhs - sign * y.const)
+            r += 1
+    if r:
+        milp.add_rows(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals),
+                      np.array(lo), np.array(hi), n_rows=r, name=f"{name}.split")
+    return leaves, lam

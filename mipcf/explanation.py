@@ -1,0 +1,62 @@
+"""Results of a recourse query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from . import status as st
+
+
+@dataclass
+class Explanation:
+    """The answer for one person.
+
+    ``status`` is ``optimal`` (proven: ``gap`` within the solver tolerance), ``feasible``
+    (time limit; ``cost`` is achieved, ``bound`` is the best proven lower bound),
+    ``infeasible`` (certified: no counterfactual exists) or ``error`` (``message`` says why).
+    A counterfactual is only ever present after the model's own ``predict`` accepted it.
+    """
+
+    status: str
+    factual: pd.DataFrame
+    desired_class: Any = None
+    counterfactual: pd.DataFrame | None = None
+    cost: float = float("nan")
+    bound: float = float("nan")
+    gap: float = float("nan")
+    solve_time: float = 0.0
+    wall_time: float = 0.0
+    solver: str = ""
+    message: str = ""
+    interventions: pd.DataFrame | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (st.OPTIMAL, st.FEASIBLE)
+
+    @property
+    def changes(self) -> pd.DataFrame:
+        """One row per changed frame column: feature, before, after."""
+        cols = ["feature", "before", "after"]
+        if self.counterfactual is None:
+            return pd.DataFrame(columns=cols)
+        before, after = self.factual.iloc[0], self.counterfactual.iloc[0]
+        rows = [(c, before[c], after[c]) for c in self.factual.columns if before[c] != after[c]]
+        return pd.DataFrame(rows, columns=cols)
+
+    def summary(self) -> dict[str, Any]:
+        """Flat record (for tables, CSV and JSON)."""
+        ch = self.changes
+        return {"status": self.status, "cost": self.cost, "bound": self.bound, "gap": self.gap,
+                "solve_time": self.solve_time, "wall_time": self.wall_time, "solver": self.solver,
+                "n_changes": len(ch), "changes": "; ".join(f"{r.feature}: {r.before} -> {r.after}"
+                                                          for r in ch.itertuples()),
+                "message": self.message}
+
+    def __repr__(self) -> str:
+        head = f"Explanation(status={self.status!r}, cost={self.cost:.6g}, gap={self.gap:.3g}"
+        return head + (f", message={self.message!r})" if self.message else ")")

@@ -1,0 +1,159 @@
+"""The public entry point: :class:`Recourse`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import status as st
+from .costs import make_cost
+from .explanation import Explanation
+from .problem import CompiledProblem, compile_problem, factual_values
+from .schema import Schema, SchemaError
+from .solvers import SolverOptions, make_solver
+
+MARGIN_RETRIES = (1.0, 100.0, 10000.0)
+GAP_TOL = 1e-6  # relative gap under which a solver-proven optimum is reported optimal
+
+
+class Recourse:
+    """Exact nearest actionable counterfactuals for a fitted classifier.
+
+    Parameters
+    ----------
+    model : fitted sklearn classifier (or Pipeline ending in one)
+    schema : :class:`Schema` describing the raw columns
+    cost : ``"l0" | "l1" | "linf"`` or ``{"l0": a, "l1": b, "linf": c}``
+    scale : ``"range" | "mad" | "none"`` or ``{feature: weight}``
+    solver : ``"highs"`` (default) or ``"ortools"``
+    time_limit, mip_gap, threads, seed : solver options (``mip_gap`` relative; 0 = prove optimal)
+    normalize : ``None`` or ``"mace"`` (every norm divided by the number of features)
+    data : training frame, needed for ``scale="mad"``
+
+    The MILP is compiled on first use and reused for every person.
+    """
+
+    def __init__(self, model: Any, schema: Schema, cost: str | Mapping[str, float] = "l1",
+                 scale: str | Mapping[str, float] = "range", solver: str = "highs",
+                 time_limit: float | None = 60.0, mip_gap: float = 0.0, threads: int | None = 1,
+                 seed: int = 0, normalize: str | None = None, data: pd.DataFrame | None = None,
+                 encoder_options: Mapping[str, Any] | None = None) -> None:
+        self.model = model
+        self.schema = schema
+        self.cost = cost
+        self.scale = scale
+        self.solver = solver
+        self.time_limit = time_limit
+        self.mip_gap = mip_gap
+        self.threads = threads
+        self.seed = seed
+        self.normalize = normalize
+        self.data = data
+        self.encoder_options = dict(encoder_options or {})
+        self.cost_spec = make_cost(schema, cost, scale, data, normalize)
+        self._problem: CompiledProblem | None = None
+        self._solver = None
+
+    # joblib / dask ship the object to workers; the loaded solver is rebuilt there
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_problem"] = state["_solver"] = None
+        return state
+
+    @property
+    def problem(self) -> CompiledProblem:
+        if self._problem is None:
+            self._problem = compile_problem(self.model, self.schema, self.cost_spec, self.encoder_options)
+        return self._problem
+
+    @property
+    def options(self) -> SolverOptions:
+        return SolverOptions(time_limit=self.time_limit, mip_gap=self.mip_gap, threads=self.threads,
+                             seed=self.seed)
+
+    def _backend(self):
+        if self._solver is None:
+            p = self.problem
+            self._solver = make_solver(self.solver, p.milp.arrays(p.c), self.options)
+        return self._solver
+
+    # ---- queries -----------------------------------------------------------------------
+    def explain(self, x: pd.DataFrame | pd.Series, desired_class: Any = None) -> Explanation:
+        """The cheapest actionable counterfactual for one person (one-row frame or Series)."""
+        t0 = time.perf_counter()
+        row = _as_row(x)
+        self.schema.validate_frame(row)
+        current = self.model.predict(row)[0]
+        desired = self._desired(current, desired_class)
+        ex = Explanation(st.ERROR, row, desired, solver=self.solver)
+        if current == desired:
+            ex.status, ex.counterfactual, ex.cost, ex.bound, ex.gap = st.OPTIMAL, row.copy(), 0.0, 0.0, 0.0
+            ex.message = "already predicted as the desired class"
+        else:
+            self._solve_into(ex, row, desired)
+        ex.wall_time = time.perf_counter() - t0
+        return ex
+
+    def _desired(self, current: Any, desired_class: Any) -> Any:
+        classes = list(self.model.classes_)
+        if desired_class is None:
+            if len(classes) != 2:
+                raise ValueError("desired_class is required for models with more than two classes")
+            return classes[1] if current == classes[0] else classes[0]
+        for c in classes:
+            if c == desired_class or str(c) == str(desired_class):
+                return c
+        raise ValueError(f"desired_class {desired_class!r} is not one of the model's classes {classes}")
+
+    def _solve_into(self, ex: Explanation, row: pd.DataFrame, desired: Any) -> None:
+        p, backend = self.problem, self._backend()
+        values = factual_values(self.schema, row.iloc[0])
+        idx = p.encoding.class_index(desired)
+        for factor in MARGIN_RETRIES:
+            q = p.query(values, idx, factor)
+            res = backend.solve(q.lb, q.ub, q.row_lo, q.row_hi)
+            ex.solve_time += res.seconds
+            if res.status in (st.INFEASIBLE, st.ERROR):
+                ex.status, ex.message, ex.bound = res.status, res.message, res.bound
+                if res.status == st.INFEASIBLE:
+                    ex.message = "no counterfactual exists under these constraints (certified by the solver)"
+                return
+            after = p.decode(res.x, q)
+            cf = self.schema.frame_from_values(after, row)
+            if self.model.predict(cf)[0] != desired:
+                continue  # a solver tolerance let a rejected point through: ask for a wider margin
+            ex.counterfactual = cf
+            ex.cost = p.cost.evaluate(self.schema, values, after)
+            ex.bound = min(res.bound, ex.cost) if np.isfinite(res.bound) else ex.cost
+            ex.gap = (ex.cost - ex.bound) / max(abs(ex.cost), 1e-12) if ex.cost else 0.0
+            ex.status = res.status
+            if ex.gap > GAP_TOL and ex.status == st.OPTIMAL:
+                ex.status = st.FEASIBLE  # the decoded point costs more than the solver proved
+            ex.extra.update(res.extra)
+            if factor > 1:
+                ex.message = f"decision margin widened x{factor:g} after the model rejected a solver point"
+            return
+        ex.status = st.ERROR
+        ex.message = ("every solver point was rejected by model.predict, even with wider margins; "
+                      "this is a bug in the encoding, please report it")
+
+    def explain_many(self, X: pd.DataFrame, desired_class: Any = None, n_jobs: int = 1) -> pd.DataFrame:
+        """Explain every row of ``X``: one row per person with the counterfactual and its status.
+
+        Rows that fail validation get status ``error`` with the message; the rest still run.
+        """
+        from .batch import explain_frame
+        return explain_frame(self, X, desired_class, n_jobs=n_jobs)
+
+
+def _as_row(x: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    if isinstance(x, pd.Series):
+        return x.to_frame().T.infer_objects()
+    if isinstance(x, pd.DataFrame):
+        if len(x) != 1:
+            raise SchemaError(f"explain takes one row; got {len(x)} (use explain_many)")
+        return x
+    raise SchemaError(f"expected a one-row DataFrame or a Series, got {type(x).__name__}")

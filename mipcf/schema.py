@@ -1,0 +1,367 @@
+"""Feature schema: types, bounds, actionability, and validation of incoming rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+TYPES = ("real", "integer", "binary", "categorical", "ordinal")
+ACTIONABILITY = ("actionable", "increase_only", "decrease_only", "not_actionable", "immutable")
+FORMAT = "mipcf.schema/1"
+
+
+class SchemaError(ValueError):
+    """The schema itself, or data checked against it, is invalid; the message names the feature."""
+
+
+@dataclass
+class Feature:
+    """One feature as the user knows it.
+
+    Numeric features (real / integer / binary) are one frame column with ``lower``/``upper``
+    bounds. Categorical and ordinal features take one of ``levels`` (ordinal: in order); they
+    live in one frame column holding the level, or, when ``columns`` maps each level to a
+    frame column, in a one-hot group of 0/1 columns.
+    """
+
+    name: str
+    type: str
+    lower: float | None = None
+    upper: float | None = None
+    levels: list[Any] | None = None
+    actionability: str = "actionable"
+    columns: dict[Any, str] | None = None
+    labels: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise SchemaError(f"feature {self.name!r}: type {self.type!r} is not one of {TYPES}")
+        if self.actionability not in ACTIONABILITY:
+            raise SchemaError(f"feature {self.name!r}: actionability {self.actionability!r} "
+                              f"is not one of {ACTIONABILITY}")
+        if self.type == "binary":
+            self.lower = 0.0 if self.lower is None else self.lower
+            self.upper = 1.0 if self.upper is None else self.upper
+        if self.is_numeric:
+            if self.lower is None or self.upper is None:
+                raise SchemaError(f"feature {self.name!r}: numeric features need lower and upper bounds")
+            self.lower, self.upper = float(self.lower), float(self.upper)
+            if not (math.isfinite(self.lower) and math.isfinite(self.upper)) or self.lower > self.upper:
+                raise SchemaError(f"feature {self.name!r}: bounds [{self.lower}, {self.upper}] are not a "
+                                  "finite interval")
+            if self.type in ("integer", "binary"):
+                self.lower, self.upper = float(math.ceil(self.lower)), float(math.floor(self.upper))
+        else:
+            if not self.levels:
+                raise SchemaError(f"feature {self.name!r}: {self.type} features need levels")
+            if len(set(map(_key, self.levels))) != len(self.levels):
+                raise SchemaError(f"feature {self.name!r}: levels repeat")
+            if self.type == "categorical" and self.actionability in ("increase_only", "decrease_only"):
+                raise SchemaError(f"feature {self.name!r}: a categorical feature has no direction; "
+                                  "use ordinal for ordered levels")
+            if self.columns is not None:
+                missing = [lv for lv in self.levels if lv not in self.columns]
+                if missing:
+                    raise SchemaError(f"feature {self.name!r}: no one-hot column for levels {missing}")
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in ("real", "integer", "binary")
+
+    @property
+    def frame_columns(self) -> list[str]:
+        if self.columns is not None:
+            return [self.columns[lv] for lv in self.levels]
+        return [self.name]
+
+    def level_index(self, value: Any) -> int:
+        for i, lv in enumerate(self.levels):
+            if _key(lv) == _key(value):
+                return i
+        raise SchemaError(f"feature {self.name!r}: unknown category {value!r}; "
+                          f"known levels are {self.levels}")
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.is_numeric:
+            d.update(lower=_plain(self.lower), upper=_plain(self.upper))
+        else:
+            d["levels"] = [_plain(v) for v in self.levels]
+            if self.labels:
+                d["labels"] = list(self.labels)
+            if self.columns is not None:
+                d["columns"] = {str(_plain(k)): v for k, v in self.columns.items()}
+        d["actionability"] = self.actionability
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Feature":
+        unknown = set(d) - {"name", "type", "lower", "upper", "levels", "actionability", "columns", "labels"}
+        if unknown:
+            raise SchemaError(f"feature {d.get('name')!r}: unknown keys {sorted(unknown)}")
+        columns = d.get("columns")
+        levels = d.get("levels")
+        if columns is not None and levels is not None:
+            by_str = {str(k): v for k, v in columns.items()}
+            columns = {lv: by_str[str(lv)] for lv in levels if str(lv) in by_str}
+        return cls(name=d["name"], type=d["type"], lower=d.get("lower"), upper=d.get("upper"),
+                   levels=levels, actionability=d.get("actionability", "actionable"),
+                   columns=columns, labels=d.get("labels"))
+
+
+def _key(v: Any) -> Any:
+    """Comparable key so that 1, 1.0 and np.int64(1) name the same level."""
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    return v
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+@dataclass
+class Schema:
+    """An ordered list of :class:`Feature` objects (see :meth:`from_frame`)."""
+
+    features: list[Feature] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.features]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SchemaError(f"features repeat: {dup}")
+        cols = self.columns
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            raise SchemaError(f"frame columns claimed twice: {dup}")
+
+    # ---- construction --------------------------------------------------------------
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, categorical: Iterable[str] | Mapping[str, Sequence[str]] = (),
+                   ordinal: Mapping[str, Sequence[Any]] | Iterable[str] = (), integer: Iterable[str] = (),
+                   real: Iterable[str] = (), immutable: Iterable[str] = (), not_actionable: Iterable[str] = (),
+                   increase_only: Iterable[str] = (), decrease_only: Iterable[str] = (),
+                   bounds: Mapping[str, tuple[float, float]] | None = None) -> "Schema":
+        """Infer a schema from a frame, with overrides.
+
+        ``categorical`` lists single-column categoricals, or maps a feature name to its one-hot
+        columns (``{"workclass": ["workclass_Private", ...]}``, the level being the column name
+        minus the ``feature_`` prefix). ``ordinal`` maps names to ordered levels (or lists
+        names whose sorted distinct values are the levels). pandas ``category``/``object``/
+        ``string``/``bool`` columns are categorical (bool: binary); integral values are integer;
+        0/1 integers are binary.
+        """
+        bounds = dict(bounds or {})
+        onehot = dict(categorical) if isinstance(categorical, Mapping) else {c: None for c in categorical}
+        ordinal = dict(ordinal) if isinstance(ordinal, Mapping) else {c: None for c in ordinal}
+        action = _actionability_map(immutable=immutable, not_actionable=not_actionable,
+                                    increase_only=increase_only, decrease_only=decrease_only)
+        named = set(onehot) | set(ordinal) | set(integer) | set(real) | set(action) | set(bounds)
+        grouped = {c for cols in onehot.values() if cols for c in cols}
+        known = (set(df.columns) - grouped) | {k for k, v in onehot.items() if v}
+        unknown = sorted(named - known)
+        if unknown:
+            raise SchemaError(f"columns {unknown} named in the schema options are not in the frame")
+        features = []
+        for col in df.columns:
+            if col in grouped:
+                owner = next(k for k, v in onehot.items() if v and col in v)
+                if col == onehot[owner][0]:
+                    features.append(_onehot_feature(df, owner, list(onehot[owner]), action))
+                continue
+            features.append(_infer_feature(df[col], col, onehot, ordinal, set(integer), set(real),
+                                           action, bounds))
+        return cls(features)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Schema":
+        if d.get("format", FORMAT) != FORMAT:
+            raise SchemaError(f"unsupported schema format {d.get('format')!r}; expected {FORMAT!r}")
+        return cls([Feature.from_dict(f) for f in d["features"]])
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> "Schema":
+        """Read a schema from a JSON file path or a JSON string."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            text = Path(path_or_text).read_text()
+        try:
+            return cls.from_dict(json.loads(text))
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise SchemaError(f"invalid schema JSON: {exc}") from exc
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "features": [f.to_dict() for f in self.features]}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    # ---- access --------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        """The frame columns, in schema order (one-hot groups expanded)."""
+        return [c for f in self.features for c in f.frame_columns]
+
+    def __getitem__(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(f"no feature named {name!r}")
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def with_actionability(self, **groups: Iterable[str]) -> "Schema":
+        """A copy with actionability changed: ``with_actionability(immutable=["sex"])``."""
+        action = _actionability_map(**groups)
+        missing = sorted(set(action) - set(self.names))
+        if missing:
+            raise SchemaError(f"unknown features {missing}")
+        feats = [Feature(**{**f.__dict__, "actionability": action.get(f.name, f.actionability)})
+                 for f in self.features]
+        return Schema(feats)
+
+    # ---- validation ----------------------------------------------------------------
+    def validate_frame(self, df: pd.DataFrame, check_bounds: bool = True) -> None:
+        """Raise :class:`SchemaError` naming the first offending column and row."""
+        if not isinstance(df, pd.DataFrame):
+            raise SchemaError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        missing = [c for c in self.columns if c not in df.columns]
+        if missing:
+            raise SchemaError(f"missing columns {missing} (the schema expects {self.columns})")
+        extra = [c for c in df.columns if c not in self.columns]
+        if extra:
+            raise SchemaError(f"unexpected columns {extra} are not in the schema")
+        for f in self.features:
+            _validate_feature(f, df, check_bounds)
+
+    # ---- encoding between frames and per-feature values -----------------------------
+    def row_values(self, row: pd.Series) -> dict[str, Any]:
+        """Per-feature value of one validated row (level for categoricals)."""
+        out = {}
+        for f in self.features:
+            if f.columns is not None:
+                hot = [lv for lv in f.levels if float(row[f.columns[lv]]) == 1.0]
+                out[f.name] = hot[0]
+            else:
+                out[f.name] = row[f.name]
+        return out
+
+    def frame_from_values(self, values: Mapping[str, Any], like: pd.DataFrame) -> pd.DataFrame:
+        """A one-row frame with ``like``'s columns, dtypes and index, holding ``values``."""
+        out = like.copy()
+        for f in self.features:
+            v = values[f.name]
+            if f.columns is not None:
+                for lv in f.levels:
+                    out[f.columns[lv]] = _cast(1 if _key(lv) == _key(v) else 0, like[f.columns[lv]].dtype)
+            else:
+                out[f.name] = _cast(v, like[f.name].dtype)
+        return out[like.columns]
+
+
+def _cast(v: Any, dtype) -> Any:
+    if pd.api.types.is_bool_dtype(dtype):
+        return bool(v)
+    if pd.api.types.is_integer_dtype(dtype):
+        return int(round(float(v)))
+    if pd.api.types.is_float_dtype(dtype):
+        return float(v)
+    return v
+
+
+def _actionability_map(**groups: Iterable[str]) -> dict[str, str]:
+    action: dict[str, str] = {}
+    for kind, names in groups.items():
+        if kind not in ACTIONABILITY:
+            raise SchemaError(f"unknown actionability {kind!r}")
+        for n in names:
+            if n in action and action[n] != kind:
+                raise SchemaError(f"feature {n!r} is both {action[n]} and {kind}")
+            action[n] = kind
+    return action
+
+
+def _onehot_feature(df: pd.DataFrame, name: str, cols: list[str], action: dict) -> Feature:
+    prefix = f"{name}_"
+    levels = [c[len(prefix):] if c.startswith(prefix) else c for c in cols]
+    return Feature(name, "categorical", levels=levels, columns=dict(zip(levels, cols)),
+                   actionability=action.get(name, "actionable"))
+
+
+def _infer_feature(s: pd.Series, col: str, onehot: dict, ordinal: dict, integer: set, real: set,
+                   action: dict, bounds: dict) -> Feature:
+    act = action.get(col, "actionable")
+    if col in ordinal:
+        levels = list(ordinal[col]) if ordinal[col] is not None else sorted(s.dropna().unique().tolist())
+        return Feature(col, "ordinal", levels=levels, actionability=act)
+    is_cat = (col in onehot or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object
+              or pd.api.types.is_string_dtype(s.dtype))
+    if is_cat and col not in integer and col not in real:
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            levels = list(s.cat.categories)
+        else:
+            levels = sorted(s.dropna().unique().tolist(), key=str)
+        return Feature(col, "categorical", levels=levels, actionability=act)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return Feature(col, "binary", 0, 1, actionability=act)
+    values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    if np.isnan(values).all():
+        raise SchemaError(f"column {col!r} has no numeric values to infer bounds from")
+    lo, hi = bounds.get(col, (np.nanmin(values), np.nanmax(values)))
+    integral = col in integer or (col not in real and np.all(np.mod(values[~np.isnan(values)], 1) == 0))
+    if integral and col not in integer and set(np.unique(values[~np.isnan(values)])) <= {0.0, 1.0} \
+            and col not in bounds:
+        return Feature(col, "binary", 0, 1, actionability=act)
+    return Feature(col, "integer" if integral else "real", lo, hi, actionability=act)
+
+
+def _validate_feature(f: Feature, df: pd.DataFrame, check_bounds: bool) -> None:
+    for col in f.frame_columns:
+        if df[col].isna().any():
+            row = df.index[df[col].isna().to_numpy()][0]
+            raise SchemaError(f"column {col!r} has a missing value (NaN) in row {row!r}")
+    if f.columns is not None:
+        block = df[f.frame_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        bad = ~(np.isin(block, (0.0, 1.0)).all(axis=1) & (block.sum(axis=1) == 1))
+        if bad.any():
+            raise SchemaError(f"one-hot columns of {f.name!r} must hold exactly one 1 per row "
+                              f"(row {df.index[np.nonzero(bad)[0][0]]!r})")
+        return
+    s = df[f.name]
+    if not f.is_numeric:
+        for v in pd.unique(s):
+            f.level_index(v)
+        return
+    if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)):
+        raise SchemaError(f"column {f.name!r} must be numeric ({f.type}) but has dtype {s.dtype}")
+    v = s.to_numpy(dtype=float)
+    if f.type in ("integer", "binary") and np.any(np.mod(v, 1) != 0):
+        row = df.index[np.nonzero(np.mod(v, 1) != 0)[0][0]]
+        raise SchemaError(f"column {f.name!r} is {f.type} but row {row!r} holds a fraction")
+    if check_bounds:
+        out = (v < f.lower) | (v > f.upper)
+        if out.any():
+            i = np.nonzero(out)[0][0]
+            raise SchemaError(f"column {f.name!r}: value {v[i]:g} in row {df.index[i]!r} is outside "
+                              f"the bounds [{f.lower:g}, {f.upper:g}]")

@@ -1,0 +1,66 @@
+"""Thin solver adapters: load the compiled arrays once, then re-solve with new bounds.
+
+In the manner of CVXPY's conic adapters, each back-end maps its own statuses into one
+vocabulary (:mod:`mipcf.status`) and exchanges numpy arrays only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from encoders.milp import MILPArrays
+
+
+@dataclass
+class SolverOptions:
+    """Options every back-end honours.
+
+    ``mip_gap`` is relative; the absolute gap tolerance is ``abs_gap``. Optimal means the
+    solver proved ``objective - bound <= max(abs_gap, mip_gap * |objective|)``.
+    """
+
+    time_limit: float | None = 60.0
+    mip_gap: float = 0.0
+    abs_gap: float = 1e-9
+    threads: int | None = 1
+    seed: int = 0
+    feasibility_tol: float = 1e-7
+    verbose: bool = False
+
+
+@dataclass
+class SolveResult:
+    status: str                     # one of mipcf.status.STATUSES
+    x: np.ndarray | None = None
+    objective: float = float("nan")
+    bound: float = float("nan")
+    seconds: float = 0.0
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class Solver(ABC):
+    """A loaded problem that can be re-solved with per-query bounds."""
+
+    name: str = "solver"
+
+    def __init__(self, arrays: MILPArrays, options: SolverOptions) -> None:
+        self.options = options
+        self.n_cols = arrays.lb.size
+        self.n_rows = arrays.row_lo.size
+
+    @abstractmethod
+    def solve(self, lb: np.ndarray, ub: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray,
+              time_limit: float | None = None, start: np.ndarray | None = None) -> SolveResult:
+        """Solve with these column and row bounds (all other data as loaded)."""
+
+    @abstractmethod
+    def add_rows(self, A, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Append rows (CSR over all columns); returns their row indices."""
+
+    @abstractmethod
+    def remove_rows(self, rows: np.ndarray) -> None:
+        """Remove rows previously returned by :meth:`add_rows` (the last ones added)."""
