@@ -59,6 +59,7 @@ class CompiledProblem:
     c: np.ndarray
     decision_rows: np.ndarray  # (n_classes, n_classes - 1) row ids: class c beats the others
     decision_const: np.ndarray  # constants moved out of those rows' expressions
+    causal: Any = None          # mipcf.causal block when an SCM is given (see compile_problem)
     extra: dict = field(default_factory=dict)
 
     # ---- per query -------------------------------------------------------------------
@@ -69,6 +70,8 @@ class CompiledProblem:
         row_lo, row_hi = row_lo.copy(), row_hi.copy()
         for fv in self.fvars:
             _bound_feature(fv, values[fv.feature.name], lb, ub, row_lo, row_hi)
+        if self.causal is not None:
+            self.causal.bound(values, lb, ub, row_lo, row_hi)
         row_lo[self.decision_rows.ravel()] = -INF
         row_lo[self.decision_rows[desired]] = self.encoding.margin * margin_factor - self.decision_const[desired]
         return Query(lb, ub, row_lo, row_hi, dict(values), desired)
@@ -101,8 +104,14 @@ class CompiledProblem:
         return out
 
 
-def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None) -> CompiledProblem:
-    """Build the MILP: feature columns, cost structure, then the model's encoding."""
+def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None,
+                    scm: Any = None) -> CompiledProblem:
+    """Build the MILP: feature columns, cost structure, then the model's encoding.
+
+    With an SCM, the feature columns hold the *actions* (what the person sets; costs and
+    actionability apply to them) and :func:`mipcf.causal.encode_scm` adds the columns of the
+    *resulting* counterfactual, which are what the model sees.
+    """
     milp = MILP()
     fvars, inputs = [], {}
     with milp.block("features"):
@@ -110,12 +119,18 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
             fv, feature_inputs = _feature_block(milp, f)
             fvars.append(fv)
             inputs.update(feature_inputs)
+    causal = None
+    if scm is not None:
+        from .causal import encode_scm
+        with milp.block("scm"):
+            causal = encode_scm(milp, schema, fvars, inputs, scm)
+        inputs = causal.inputs
     encoding = encoders.encode_model(milp, model, inputs, schema.columns, name="model", **(encoder_options or {}))
     with milp.block("decision"):
         decision_rows, decision_const = _decision_rows(milp, encoding)
     with milp.block("cost"):
         c = _cost_block(milp, fvars, cost)
-    return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const)
+    return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal)
 
 
 # ---- feature columns ------------------------------------------------------------------

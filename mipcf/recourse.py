@@ -32,6 +32,8 @@ class Recourse:
     time_limit, mip_gap, threads, seed : solver options (``mip_gap`` relative; 0 = prove optimal)
     normalize : ``None`` or ``"mace"`` (every norm divided by the number of features)
     data : training frame, needed for ``scale="mad"``
+    scm : optional :class:`mipcf.SCM`; costs then apply to interventions, and the model sees
+        their consequences (recourse through minimal interventions)
 
     The MILP is compiled on first use and reused for every person.
     """
@@ -40,7 +42,7 @@ class Recourse:
                  scale: str | Mapping[str, float] = "range", solver: str = "highs",
                  time_limit: float | None = 60.0, mip_gap: float = 0.0, threads: int | None = 1,
                  seed: int = 0, normalize: str | None = None, data: pd.DataFrame | None = None,
-                 encoder_options: Mapping[str, Any] | None = None) -> None:
+                 scm: Any = None, encoder_options: Mapping[str, Any] | None = None) -> None:
         self.model = model
         self.schema = schema
         self.cost = cost
@@ -52,6 +54,7 @@ class Recourse:
         self.seed = seed
         self.normalize = normalize
         self.data = data
+        self.scm = scm
         self.encoder_options = dict(encoder_options or {})
         self.cost_spec = make_cost(schema, cost, scale, data, normalize)
         self._problem: CompiledProblem | None = None
@@ -66,7 +69,8 @@ class Recourse:
     @property
     def problem(self) -> CompiledProblem:
         if self._problem is None:
-            self._problem = compile_problem(self.model, self.schema, self.cost_spec, self.encoder_options)
+            self._problem = compile_problem(self.model, self.schema, self.cost_spec, self.encoder_options,
+                                            scm=self.scm)
         return self._problem
 
     @property
@@ -121,12 +125,15 @@ class Recourse:
                 if res.status == st.INFEASIBLE:
                     ex.message = "no counterfactual exists under these constraints (certified by the solver)"
                 return
-            after = p.decode(res.x, q)
+            action = p.decode(res.x, q)
+            after = action if p.causal is None else p.causal.decode(res.x, q, action)
             cf = self.schema.frame_from_values(after, row)
             if self.model.predict(cf)[0] != desired:
                 continue  # a solver tolerance let a rejected point through: ask for a wider margin
             ex.counterfactual = cf
-            ex.cost = p.cost.evaluate(self.schema, values, after)
+            if p.causal is not None:
+                ex.interventions = p.causal.interventions(res.x, q, action)
+            ex.cost = p.cost.evaluate(self.schema, values, action)
             ex.bound = min(res.bound, ex.cost) if np.isfinite(res.bound) else ex.cost
             ex.gap = (ex.cost - ex.bound) / max(abs(ex.cost), 1e-12) if ex.cost else 0.0
             ex.status = res.status
