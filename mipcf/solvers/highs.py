@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from contextlib import contextmanager
 
 import highspy
 import numpy as np
@@ -24,13 +27,33 @@ STATUS_MAP = {
 }
 
 
+@contextmanager
+def _quiet_stdout():
+    """HiGHS prints a banner from C++ on its first construction; keep it off our output."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (e.g. captured): nothing to protect
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 class HighsSolver(Solver):
     name = "highs"
 
     def __init__(self, arrays: MILPArrays, options: SolverOptions) -> None:
         super().__init__(arrays, options)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", bool(options.verbose))
+        with _quiet_stdout():
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", bool(options.verbose))
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
         h.setOptionValue("mip_abs_gap", float(options.abs_gap))
         h.setOptionValue("random_seed", int(options.seed))

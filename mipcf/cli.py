@@ -1,0 +1,190 @@
+"""Command line: ``mipcf explain``, ``mipcf demo``, ``mipcf schema infer``.
+
+Exit codes: 0 every row solved (optimal, or feasible within the time limit), 1 some rows
+infeasible or in error, 2 usage or input error (nothing was computed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+EXAMPLES = """examples:
+  mipcf demo                                   # synthetic credit data, forest model, denied applicants
+  mipcf schema infer applicants.csv > schema.json
+  mipcf explain --model model.skops --data applicants.csv --schema schema.json --cost l1 --out results.csv
+  mipcf explain --model model.pkl --trust-pickle --data applicants.csv --desired-class 1
+
+exit codes: 0 all rows solved, 1 some rows infeasible or in error, 2 usage/input error
+"""
+
+
+class InputError(Exception):
+    """Bad command-line input: reported on stderr with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mipcf", description="Provably nearest actionable counterfactuals.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("explain", help="explain every row of a CSV", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("--model", required=True, help=".skops file (safe) or .pkl/.joblib with --trust-pickle")
+    e.add_argument("--data", required=True, help="CSV of individuals, one per row")
+    e.add_argument("--schema", help="schema JSON (default: inferred from the CSV, see 'schema infer')")
+    _solver_args(e)
+    e.add_argument("--desired-class", help="class to reach (default: the other class of a binary model)")
+    e.add_argument("--out", help="write results to this CSV")
+    e.add_argument("--trust-pickle", action="store_true", help="allow pickle/joblib model files (runs their code)")
+    e.add_argument("--jobs", type=int, default=1, help="parallel workers (joblib)")
+
+    d = sub.add_parser("demo", help="run the built-in demo end to end")
+    d.add_argument("--causal", action="store_true", help="the causal (SCM) loan demo")
+    d.add_argument("--rows", type=int, default=8, help="how many denied applicants to explain")
+    _solver_args(d)
+
+    s = sub.add_parser("schema", help="schema tools")
+    s_sub = s.add_subparsers(dest="schema_command", required=True)
+    si = s_sub.add_parser("infer", help="print a schema JSON inferred from a CSV")
+    si.add_argument("csv")
+    si.add_argument("--immutable", default="", help="comma-separated features")
+    si.add_argument("--increase-only", default="", help="comma-separated features")
+    si.add_argument("--decrease-only", default="", help="comma-separated features")
+    return p
+
+
+def _solver_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cost", default="l1", choices=["l0", "l1", "linf"])
+    p.add_argument("--scale", default="range", choices=["range", "mad", "none"])
+    p.add_argument("--solver", default="highs", choices=["highs", "ortools"])
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds per individual")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "explain":
+            return cmd_explain(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+        return cmd_schema_infer(args)
+    except InputError as exc:
+        print(f"mipcf: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mipcf: interrupted", file=sys.stderr)
+        return 130
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read CSV {path!r}: {exc}") from exc
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import mipcf
+    from encoders import UnsupportedModelError
+    from mipcf.io import ModelLoadError, load_model
+
+    try:
+        model = load_model(args.model, trust_pickle=args.trust_pickle)
+    except ModelLoadError as exc:
+        raise InputError(str(exc)) from exc
+    data = _read_csv(args.data)
+    try:
+        schema = mipcf.Schema.from_json(args.schema) if args.schema else mipcf.Schema.from_frame(data)
+        _check_columns(schema, data)
+        rec = mipcf.Recourse(model, schema, cost=args.cost, scale=args.scale, solver=args.solver,
+                             time_limit=args.time_limit, data=data if args.scale == "mad" else None)
+        rec.problem  # compile now, so an unsupported model is an input error, before any row runs
+    except (mipcf.SchemaError, UnsupportedModelError, OSError) as exc:
+        raise InputError(str(exc)) from exc
+    desired = _parse_class(args.desired_class, model)
+    results = rec.explain_many(data, desired_class=desired, n_jobs=args.jobs)
+    if args.out:
+        results.to_csv(args.out, index_label="id")
+    return _report(results)
+
+
+def _check_columns(schema, data: pd.DataFrame) -> None:
+    missing = [c for c in schema.columns if c not in data.columns]
+    extra = [c for c in data.columns if c not in schema.columns]
+    if missing:
+        raise InputError(f"the CSV lacks schema columns {missing}")
+    if extra:
+        raise InputError(f"the CSV has columns {extra} that are not in the schema")
+
+
+def _parse_class(text: str | None, model) -> object:
+    if text is None:
+        return None
+    for c in model.classes_:
+        if str(c) == text:
+            return c
+    raise InputError(f"--desired-class {text!r} is not one of the model's classes {list(model.classes_)}")
+
+
+def _report(results: pd.DataFrame) -> int:
+    table = results[["status", "cost", "gap", "solve_time", "changes"]].copy()
+    with pd.option_context("display.max_colwidth", 90, "display.width", 160):
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    counts = results["status"].value_counts().to_dict()
+    print(f"\n{len(results)} rows: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    bad = results[results["status"] == "error"]
+    for idx, msg in zip(bad.index[:5], bad["message"][:5]):
+        print(f"row {idx}: {msg}", file=sys.stderr)
+    solved = results["status"].isin(["optimal", "feasible"]).all()
+    return 0 if solved else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.causal:
+        from .loan import run_causal_demo
+        run_causal_demo()
+        return 0
+    from .demo import credit_data, credit_model, credit_schema
+    from .io import save_model
+
+    X, y = credit_data()
+    model = credit_model(X, y)
+    denied = X[model.predict(X) == 0].head(args.rows)
+    with tempfile.TemporaryDirectory(prefix="mipcf-demo-") as tmp:
+        model_path, data_path, schema_path = Path(tmp, "model.skops"), Path(tmp, "denied.csv"), Path(tmp, "schema.json")
+        save_model(model, model_path)
+        denied.to_csv(data_path, index=False)
+        credit_schema(X).to_json(schema_path)
+        print(f"demo: {len(X)} synthetic applicants, RandomForest(20 trees, depth 5); "
+              f"explaining {len(denied)} denied applicants (files in {tmp})\n")
+        argv = ["explain", "--model", str(model_path), "--data", str(data_path), "--schema", str(schema_path),
+                "--cost", args.cost, "--scale", args.scale, "--solver", args.solver,
+                "--time-limit", str(args.time_limit), "--desired-class", "1"]
+        code = main(argv)
+    return code
+
+
+def cmd_schema_infer(args: argparse.Namespace) -> int:
+    import mipcf
+
+    data = _read_csv(args.csv)
+    split = lambda s: [v.strip() for v in s.split(",") if v.strip()]  # noqa: E731
+    try:
+        schema = mipcf.Schema.from_frame(data, immutable=split(args.immutable),
+                                         increase_only=split(args.increase_only),
+                                         decrease_only=split(args.decrease_only))
+    except mipcf.SchemaError as exc:
+        raise InputError(str(exc)) from exc
+    print(schema.to_json())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
