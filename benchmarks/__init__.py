@@ -1,0 +1,1 @@
+"""Adult / COMPAS / Credit benchmarks following the MACE protocol, and peer tools side by side."""
