@@ -29,6 +29,17 @@ def largest_float32_at_most(t: float, strict: bool = False) -> np.float32:
     return v
 
 
+def float64_left_max(level: float) -> float:
+    """Largest float64 ``x`` whose float32 rounding is ``<= level`` (a float32 value).
+
+    Rounding is to nearest, ties to even, so the boundary is the midpoint between ``level``
+    and the next float32, or one float64 step below it when the tie rounds up.
+    """
+    l32 = np.float32(level)
+    mid = (float(l32) + float(np.nextafter(l32, np.float32(np.inf)))) / 2.0
+    return mid if np.float32(mid) <= l32 else float(np.nextafter(mid, -np.inf))
+
+
 def _ordered(x: float) -> int:
     """Map floats to integers preserving order (for bisection over representable values)."""
     i = np.array(x, dtype=np.float64).view(np.int64)
@@ -74,17 +85,17 @@ class NumericInput:
     def cut(self, t: float, strict: bool = False) -> tuple[float, float]:
         """Raw-unit bounds for the split ``float32(z) <= t`` (``<`` when ``strict``).
 
-        Returns ``(left_max, right_min)``: ``x <= left_max`` goes left and ``x >= right_min``
-        goes right; the open gap between them (at most one float32 step wide) is never used.
+        Returns ``(left_max, right_min)``: raw float64 values ``x <= left_max`` go left and
+        ``x >= right_min`` go right, with ``right_min`` the next float64 (next integer for
+        integer columns), so every raw value, the factual included, is on a known side.
         """
         level = float(largest_float32_at_most(t, strict))
         goes_left = lambda x: float(np.float32(self.forward(x))) <= level  # noqa: E731
         if self.transform is None and self.a == 1.0 and self.b == 0.0:
-            left_max = level
-            right_min = float(np.nextafter(np.float32(level), np.float32(np.inf)))
+            left_max = float64_left_max(level)
         else:
             left_max = self._last_left(goes_left, level)
-            right_min = float(np.nextafter(left_max, np.inf))
+        right_min = float(np.nextafter(left_max, np.inf))
         if self.integer:
             left_max, right_min = float(math.floor(left_max)), float(math.floor(left_max) + 1)
             if not goes_left(left_max) or goes_left(right_min):
@@ -156,6 +167,14 @@ class Encoding:
     margin: float
     cuts: list[Cut] = field(default_factory=list)
     name: str = "model"
+    # var -> (left_max, right_min, split binaries), ascending: columns the model uses only
+    # through these splits, so a separable cost can be written on the split binaries
+    levels: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # tree models: (leaf columns, lo, hi) with per-leaf boxes over the inputs (raw units of
+    # the column for numeric inputs, model units for discrete ones); lets a caller switch off
+    # leaves that cannot be reached within a budget
+    leaf_boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    inputs: list = field(default_factory=list)
 
     def class_index(self, label: object) -> int:
         hits = [i for i, c in enumerate(self.classes) if c == label or str(c) == str(label)]

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .inputs import Cut, DiscreteInput, Encoding, ModelInput, NumericInput
+from .inputs import Cut, DiscreteInput, Encoding, ModelInput, NumericInput, largest_float32_at_most
 from .milp import MILP, LinExpr
 
 
@@ -114,26 +114,35 @@ class SplitLevels:
 
 
 def _numeric_levels(milp: MILP, inp: NumericInput, thresholds: np.ndarray, strict: bool,
-                    cuts: list[Cut], name: str) -> SplitLevels:
+                    cuts: list[Cut], levels_out: dict, name: str) -> SplitLevels:
+    """Thermometer binaries for one numeric input, tied to its column by two hull rows.
+
+    With levels ``(L_i, R_i)`` ascending and ``y_i`` = "right of level i", the column lies in
+    ``[R_k, L_{k+1}]`` when ``y_1..y_k = 1``. ``x >= lb + sum_i y_i (R_i - R_{i-1})`` and
+    ``x <= L_1 + sum_i y_i (L_{i+1} - L_i)`` say exactly that and describe the convex hull
+    of the union of intervals, far tighter than two big-M rows per split.
+    """
     by_threshold = {float(t): inp.cut(float(t), strict) for t in thresholds}
     distinct = sorted(set(by_threshold.values()))
-    right: list[LinExpr] = []
-    index_of = {}
+    index_of = {c: i for i, c in enumerate(distinct)}
     ys = milp.add_binaries(len(distinct), name=f"{name}.split[{inp.name}]")
-    for i, ((left_max, right_min), y) in enumerate(zip(distinct, ys)):
-        index_of[(left_max, right_min)] = i
-        x = LinExpr.var(inp.var)
-        if left_max < inp.lb:
-            milp.set_bounds(y, lb=1.0)
-        if right_min > inp.ub:
-            milp.set_bounds(y, ub=0.0)
-        milp.indicator_le(int(y), x, left_max, active=0, name=f"{name}.left")
-        milp.indicator_ge(int(y), x, right_min, active=1, name=f"{name}.right")
-        cuts.append(Cut(inp.var, left_max, right_min, int(y)))
-        right.append(LinExpr.var(int(y)))
-    for y_hi, y_lo in zip(ys[1:], ys[:-1]):  # right of a higher level => right of a lower one
-        milp.add_le(LinExpr([y_hi, y_lo], [1.0, -1.0]), 0.0, name=f"{name}.order")
-    return SplitLevels(right, {t: index_of[c] for t, c in by_threshold.items()})
+    left = np.array([c[0] for c in distinct])
+    right = np.array([c[1] for c in distinct])
+    milp.set_bounds(ys[left < inp.lb], lb=1.0)   # every feasible value goes right
+    milp.set_bounds(ys[right > inp.ub], ub=0.0)  # every feasible value goes left
+    steps_lo = np.diff(np.r_[inp.lb, right])
+    steps_hi = np.diff(np.r_[left, inp.ub])
+    x = inp.var
+    milp.add_ge(LinExpr(np.r_[x, ys], np.r_[1.0, -steps_lo]), inp.lb, name=f"{name}.hull_lo")
+    milp.add_le(LinExpr(np.r_[x, ys], np.r_[1.0, -steps_hi]), left[0], name=f"{name}.hull_hi")
+    if ys.size > 1:  # right of a higher level => right of a lower one
+        k = ys.size - 1
+        milp.add_rows(np.repeat(np.arange(k), 2), np.c_[ys[1:], ys[:-1]].ravel(),
+                      np.tile([1.0, -1.0], k), -np.inf, 0.0, n_rows=k, name=f"{name}.order")
+    cuts.extend(Cut(x, lo, hi, int(y)) for (lo, hi), y in zip(distinct, ys))
+    levels_out[x] = (left, right, ys)
+    return SplitLevels([LinExpr.var(int(y)) for y in ys],
+                       {t: index_of[c] for t, c in by_threshold.items()})
 
 
 def _discrete_levels(inp: DiscreteInput, thresholds: np.ndarray, strict: bool) -> SplitLevels:
@@ -148,6 +157,7 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
                  name: str = "trees") -> Encoding:
     """Encode the ensemble's scores with shared split-level binaries."""
     cuts: list[Cut] = []
+    levels_out: dict = {}
     used: dict[int, set] = {}
     for tree in definition.trees:
         for f, t in zip(tree.feature, tree.threshold):
@@ -157,17 +167,21 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
     for f, ts in sorted(used.items()):
         inp, ts_arr = inputs[f], np.array(sorted(ts))
         if isinstance(inp, NumericInput):
-            levels[f] = _numeric_levels(milp, inp, ts_arr, definition.strict, cuts, name)
+            levels[f] = _numeric_levels(milp, inp, ts_arr, definition.strict, cuts, levels_out, name)
         else:
             levels[f] = _discrete_levels(inp, ts_arr, definition.strict)
 
     n_out = definition.trees[0].value.shape[1]
     score_idx: list[np.ndarray] = []
     score_coef: list[np.ndarray] = []
+    boxes_lo, boxes_hi = [], []
     for k, (w, tree) in enumerate(zip(definition.weights, definition.trees)):
         leaves, lam = _encode_one_tree(milp, tree, levels, f"{name}.tree{k}")
         score_idx.append(lam)
         score_coef.append(w * tree.value[leaves])
+        lo, hi = _leaf_boxes(tree, leaves, inputs, definition.strict)
+        boxes_lo.append(lo)
+        boxes_hi.append(hi)
     idx = np.concatenate(score_idx)
     coef = np.concatenate(score_coef, axis=0)
     raw = [LinExpr(idx, coef[:, c], float(definition.init[c])) for c in range(n_out)]
@@ -176,7 +190,50 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
     margin = 1e-6 * max(1.0, spread / max(len(definition.trees), 1))
     if definition.decision == "sign" and definition.tie_ok:
         margin = 1e-6
-    return Encoding(scores, definition.classes, margin, cuts, name=name)
+    boxes = (idx, np.concatenate(boxes_lo), np.concatenate(boxes_hi))
+    return Encoding(scores, definition.classes, margin, cuts, name=name, levels=_cut_only(levels_out, inputs),
+                    leaf_boxes=boxes, inputs=list(inputs))
+
+
+def _leaf_boxes(tree: TreeArrays, leaves: np.ndarray, inputs: Sequence[ModelInput],
+                strict: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per leaf (in ``leaves`` order), the box of input values that reach it."""
+    n = len(inputs)
+    lo_all = np.full((tree.feature.size, n), -np.inf)
+    hi_all = np.full((tree.feature.size, n), np.inf)
+    cut_cache: dict[tuple[int, float], tuple[float, float]] = {}
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        f = int(tree.feature[node])
+        if f < 0:
+            continue
+        key = (f, float(tree.threshold[node]))
+        if key not in cut_cache:
+            cut_cache[key] = _raw_cut(inputs[f], key[1], strict)
+        left_max, right_min = cut_cache[key]
+        for child in (int(tree.left[node]), int(tree.right[node])):
+            lo_all[child], hi_all[child] = lo_all[node], hi_all[node]
+        hi_all[tree.left[node], f] = min(hi_all[node, f], left_max)
+        lo_all[tree.right[node], f] = max(lo_all[node, f], right_min)
+        stack.extend((int(tree.left[node]), int(tree.right[node])))
+    return lo_all[leaves], hi_all[leaves]
+
+
+def _raw_cut(inp: ModelInput, t: float, strict: bool) -> tuple[float, float]:
+    if isinstance(inp, NumericInput):
+        return inp.cut(t, strict)
+    level = float(largest_float32_at_most(t, strict))
+    return level, float(np.nextafter(level, np.inf))
+
+
+def _cut_only(levels_out: dict, inputs: Sequence[ModelInput]) -> dict:
+    """Split levels of columns that reach the model through exactly one numeric input."""
+    uses: dict[int, int] = {}
+    for inp in inputs:
+        for v in inp.expr.idx:
+            uses[int(v)] = uses.get(int(v), 0) + 1
+    return {v: lv for v, lv in levels_out.items() if uses.get(v, 0) == 1}
 
 
 def _leaf_ranges(tree: TreeArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

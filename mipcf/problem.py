@@ -47,6 +47,8 @@ class Query:
     row_hi: np.ndarray
     values: dict[str, Any]
     desired: int
+    c: np.ndarray | None = None  # per-person objective (interval costs), None: the compiled one
+    offset: float = 0.0
 
 
 @dataclass
@@ -60,6 +62,8 @@ class CompiledProblem:
     decision_rows: np.ndarray  # (n_classes, n_classes - 1) row ids: class c beats the others
     decision_const: np.ndarray  # constants moved out of those rows' expressions
     causal: Any = None          # mipcf.causal block when an SCM is given (see compile_problem)
+    interval_l1: list = field(default_factory=list)  # (FeatureVars, weight) costed on split binaries
+    split_rows: list = field(default_factory=list)   # _SplitRows: l0 / linf cuts on split binaries
     extra: dict = field(default_factory=dict)
 
     # ---- per query -------------------------------------------------------------------
@@ -74,7 +78,14 @@ class CompiledProblem:
             self.causal.bound(values, lb, ub, row_lo, row_hi)
         row_lo[self.decision_rows.ravel()] = -INF
         row_lo[self.decision_rows[desired]] = self.encoding.margin * margin_factor - self.decision_const[desired]
-        return Query(lb, ub, row_lo, row_hi, dict(values), desired)
+        for sr in self.split_rows:
+            sr.bound(float(values[sr.fv.feature.name]), row_lo)
+        q = Query(lb, ub, row_lo, row_hi, dict(values), desired)
+        if self.interval_l1:
+            q.c, q.offset = self.c.copy(), 0.0
+            for fv, weight in self.interval_l1:
+                q.offset += _interval_cost(q.c, self.encoding.levels[fv.var], float(values[fv.feature.name]), weight)
+        return q
 
     def decode(self, x: np.ndarray, q: Query) -> dict[str, Any]:
         """Per-feature values of a solver point, snapped onto the sides of splits it chose."""
@@ -93,12 +104,12 @@ class CompiledProblem:
                     v = float(np.round(v))
                 lo = max(lo_snap.get(fv.var, -INF), q.lb[fv.var])
                 hi = min(hi_snap.get(fv.var, INF), q.ub[fv.var])
-                v = min(max(v, lo), hi)
                 x0 = float(q.values[f.name])
-                # a solver tolerance must not turn "unchanged" into a tiny change
-                if lo <= x0 <= hi and abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):
-                    v = x0
-                out[f.name] = v
+                if fv.var in self.encoding.levels:
+                    v = x0  # the model sees only the interval: its point nearest the factual is best
+                elif abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):
+                    v = x0  # a solver tolerance must not turn "unchanged" into a tiny change
+                out[f.name] = min(max(v, lo), hi)
             else:
                 out[f.name] = f.levels[int(np.argmax(x[fv.levels]))]
         return out
@@ -128,9 +139,12 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
     encoding = encoders.encode_model(milp, model, inputs, schema.columns, name="model", **(encoder_options or {}))
     with milp.block("decision"):
         decision_rows, decision_const = _decision_rows(milp, encoding)
+    interval = [] if causal is not None else _interval_features(fvars, encoding, cost)
     with milp.block("cost"):
-        c = _cost_block(milp, fvars, cost)
-    return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal)
+        c = _cost_block(milp, fvars, cost, skip_l1={id(fv) for fv, _ in interval})
+        split_rows = [] if causal is not None else _split_rows(milp, fvars, encoding, cost)
+    return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal,
+                           interval, split_rows)
 
 
 # ---- feature columns ------------------------------------------------------------------
@@ -224,9 +238,92 @@ def _decision_rows(milp: MILP, enc: Encoding) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows), np.array(consts)
 
 
-def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec) -> np.ndarray:
+def _interval_features(fvars: list[FeatureVars], enc: Encoding, cost: CostSpec) -> list:
+    """Numeric features whose l1 cost can be written on the model's split binaries.
+
+    A column the model only sees through splits is worth moving only to the edge of another
+    split interval, so its l1 cost is a linear function of the thermometer binaries. That
+    function depends on the factual, so it lives in the per-person objective.
+    """
+    if not cost.l1:
+        return []
+    return [(fv, cost.weights[fv.feature.name] * cost.l1 / cost.divisor) for fv in fvars
+            if fv.feature.is_numeric and fv.var in enc.levels]
+
+
+@dataclass
+class _SplitRows:
+    """Valid rows tying a feature's l0 indicator / the linf epigraph to its split binaries.
+
+    For each level ``i``: "right of level i" rows ``A - M_i y_i >= r_i`` and "left of level
+    i" rows ``A + M'_i y_i >= l_i``; a person switches on the rows of the side their
+    factual is not on (the other rows get ``-inf``), with right-hand sides from the factual.
+    """
+
+    fv: FeatureVars
+    right: np.ndarray        # level bounds (L_i, R_i) ascending
+    left: np.ndarray
+    rows: dict               # kind -> (right-row ids, left-row ids)
+    big: dict                # kind -> (M_i, M'_i) used in those rows
+    weight: float
+
+    def bound(self, x0: float, row_lo: np.ndarray) -> None:
+        k0 = int(np.searchsorted(self.right, x0, side="right"))
+        for kind, (r_rows, l_rows) in self.rows.items():
+            m_r, m_l = self.big[kind]
+            row_lo[r_rows] = -INF
+            row_lo[l_rows] = -INF
+            if kind == "l0":  # changed >= y_i (right of x0), changed >= 1 - y_i (left)
+                row_lo[r_rows[k0:]] = 0.0
+                row_lo[l_rows[:k0]] = 1.0
+            else:             # t >= w (R_i - x0) y_i, t >= w (x0 - L_i) (1 - y_i)
+                row_lo[r_rows[k0:]] = self.weight * (self.right[k0:] - x0) - m_r[k0:]
+                row_lo[l_rows[:k0]] = self.weight * (x0 - self.left[:k0])
+
+
+def _split_rows(milp: MILP, fvars: list[FeatureVars], enc: Encoding, cost: CostSpec) -> list[_SplitRows]:
+    out = []
+    t = int(np.nonzero(np.array(milp.col_names) == "linf")[0][0]) if cost.linf else None
+    for fv in fvars:
+        if not (fv.feature.is_numeric and fv.var in enc.levels) or not (cost.l0 or cost.linf):
+            continue
+        left, right, ys = enc.levels[fv.var]
+        f, w = fv.feature, cost.weights[fv.feature.name]
+        rows, big = {}, {}
+        n = ys.size
+        pairs = [("l0", fv.changed, np.ones(n), np.ones(n))] if cost.l0 else []
+        if cost.linf:
+            pairs.append(("linf", t, w * np.maximum(right - f.lower, 0.0), w * np.maximum(f.upper - left, 0.0)))
+        for kind, a, m_r, m_l in pairs:
+            r_rows = milp.add_rows(np.repeat(np.arange(n), 2), np.c_[np.full(n, a), ys].ravel(),
+                                   np.c_[np.ones(n), -m_r].ravel(), -INF, INF, n_rows=n, name=f"{f.name}.{kind}.right")
+            l_rows = milp.add_rows(np.repeat(np.arange(n), 2), np.c_[np.full(n, a), ys].ravel(),
+                                   np.c_[np.ones(n), m_l].ravel(), -INF, INF, n_rows=n, name=f"{f.name}.{kind}.left")
+            rows[kind], big[kind] = (r_rows, l_rows), (m_r, m_l)
+        out.append(_SplitRows(fv, right, left, rows, big, w))
+    return out
+
+
+def _interval_cost(c: np.ndarray, levels: tuple, x0: float, weight: float) -> float:
+    """Add ``weight * |x' - x0|`` over split intervals to ``c``; returns the constant part.
+
+    With ``y_i`` = "right of level i", levels ``(L_i, R_i)`` ascending and ``x0`` right of the
+    first ``k0`` levels: moving right costs ``R_k - x0`` = a telescoping sum over ``y_{k0+1..k}``,
+    moving left costs ``x0 - L_{k+1}`` = a sum over ``(1 - y_i)`` for ``i <= k0``.
+    """
+    left, right, ys = levels
+    k0 = int(np.searchsorted(right, x0, side="right"))
+    up = np.diff(np.r_[x0, right[k0:]])
+    down = np.diff(np.r_[left[:k0], x0])
+    c[ys[k0:]] += weight * up
+    c[ys[:k0]] -= weight * down
+    return float(weight * down.sum())
+
+
+def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec, skip_l1: set = frozenset()) -> np.ndarray:
     """Objective vector over all columns (adds l0 indicators and the linf epigraph as needed)."""
     terms: list[LinExpr] = []  # per-feature weighted change d_j
+    l1_terms: list[LinExpr] = []
     for fv in fvars:
         f, w = fv.feature, cost.weights[fv.feature.name]
         if f.type == "categorical":
@@ -234,9 +331,11 @@ def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec) -> np.ndar
         else:
             unit = 1.0 / (len(f.levels) - 1) if f.type == "ordinal" and len(f.levels) > 1 else 1.0
             terms.append(LinExpr([fv.plus, fv.minus], [w * unit, w * unit]))
+        if id(fv) not in skip_l1:
+            l1_terms.append(terms[-1])
     obj = LinExpr()
     if cost.l1:
-        obj = obj + LinExpr.sum(terms) * cost.l1
+        obj = obj + LinExpr.sum(l1_terms) * cost.l1
     if cost.linf:
         t = milp.add_var(0.0, INF, name="linf")
         milp.add_exprs([LinExpr.var(t) - d for d in terms], 0.0, INF, name="linf.epigraph")

@@ -54,8 +54,9 @@ class Solver(ABC):
 
     @abstractmethod
     def solve(self, lb: np.ndarray, ub: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray,
-              time_limit: float | None = None, start: np.ndarray | None = None) -> SolveResult:
-        """Solve with these column and row bounds (all other data as loaded)."""
+              c: np.ndarray | None = None, offset: float = 0.0, time_limit: float | None = None,
+              start: np.ndarray | None = None) -> SolveResult:
+        """Solve with these bounds and objective ``c.x + offset`` (``c=None``: as loaded)."""
 
     @abstractmethod
     def add_rows(self, A, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

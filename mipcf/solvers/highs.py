@@ -79,8 +79,11 @@ class HighsSolver(Solver):
         self._h = h
         self._all_cols = np.arange(self.n_cols, dtype=np.int32)
 
-    def solve(self, lb, ub, row_lo, row_hi, time_limit=None, start=None) -> SolveResult:
+    def solve(self, lb, ub, row_lo, row_hi, c=None, offset=0.0, time_limit=None, start=None) -> SolveResult:
         h = self._h
+        if c is not None:
+            h.changeColsCost(self.n_cols, self._all_cols, np.asarray(c, float))
+        h.changeObjectiveOffset(float(offset))
         h.changeColsBounds(self.n_cols, self._all_cols, np.asarray(lb, float), np.asarray(ub, float))
         rows = np.arange(self.n_rows, dtype=np.int32)
         h.changeRowsBounds(self.n_rows, rows, np.asarray(row_lo, float), np.asarray(row_hi, float))

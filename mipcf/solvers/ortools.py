@@ -31,7 +31,7 @@ class OrtoolsSolver(Solver):
         if not mb.Solver(backend).solver_is_supported():
             raise RuntimeError(f"OR-Tools was built without the {backend!r} back-end")
 
-    def _build(self, lb, ub, row_lo, row_hi) -> mb.Model:
+    def _build(self, lb, ub, row_lo, row_hi, c, offset) -> mb.Model:
         a = self._arrays
         model = mb.Model()
         A = a.A
@@ -40,16 +40,18 @@ class OrtoolsSolver(Solver):
             A = sp.vstack([A] + [r[0] for r in self._extra_rows]).tocsr()
             lo = np.concatenate([lo] + [r[1] for r in self._extra_rows])
             hi = np.concatenate([hi] + [r[2] for r in self._extra_rows])
-        model.helper.fill_model_from_sparse_data(np.asarray(lb, float), np.asarray(ub, float), a.c,
+        model.helper.fill_model_from_sparse_data(np.asarray(lb, float), np.asarray(ub, float),
+                                                 np.asarray(a.c if c is None else c, float),
                                                  np.asarray(lo, float), np.asarray(hi, float),
                                                  sp.csr_matrix(A))
         for j in np.nonzero(a.integer)[0]:
             model.helper.set_var_integrality(int(j), True)
+        model.helper.set_objective_offset(float(offset))
         return model
 
-    def solve(self, lb, ub, row_lo, row_hi, time_limit=None, start=None) -> SolveResult:
+    def solve(self, lb, ub, row_lo, row_hi, c=None, offset=0.0, time_limit=None, start=None) -> SolveResult:
         base_rows = self._arrays.row_lo.size
-        model = self._build(lb, ub, row_lo[:base_rows], row_hi[:base_rows])
+        model = self._build(lb, ub, row_lo[:base_rows], row_hi[:base_rows], c, offset)
         solver = mb.Solver(self._backend)
         solver.enable_output(bool(self.options.verbose))
         limit = time_limit if time_limit is not None else self.options.time_limit

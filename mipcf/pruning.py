@@ -1,0 +1,216 @@
+"""Cost-bounded pruning for tree models.
+
+Given a verified counterfactual of cost ``C`` (an incumbent), no optimal answer changes a
+feature by more than ``C`` allows or lands in a leaf whose box costs more than ``C`` to
+reach. Those columns are fixed through per-person bounds, so the compiled model is shared
+and the solver's presolve removes most of a forest before branching. The incumbent is the
+nearest training point the model gives the desired class, repaired greedily toward the
+factual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from encoders import DiscreteInput, NumericInput
+
+from .problem import CompiledProblem, FeatureVars, Query
+from .schema import Schema
+
+TOL = 1e-7
+
+
+def feature_matrix(schema: Schema, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per feature: numeric values, or level positions for categorical/ordinal features."""
+    out = {}
+    for f in schema.features:
+        if f.is_numeric:
+            out[f.name] = df[f.name].to_numpy(dtype=float)
+        elif f.columns is not None:
+            out[f.name] = np.argmax(df[f.frame_columns].to_numpy(dtype=float), axis=1).astype(float)
+        else:
+            pos = {lv: i for i, lv in enumerate(f.levels)}
+            out[f.name] = np.array([pos.get(v, f.level_index(v)) for v in df[f.name]], dtype=float)
+    return out
+
+
+@dataclass
+class _InputMap:
+    """How one model input relates to a feature (for leaf lower bounds)."""
+
+    k: int
+    fv: FeatureVars
+    kind: str                    # "numeric" | "onehot" | "discrete"
+    level: int = -1              # onehot: which level's column
+    values: np.ndarray | None = None  # discrete: float32 values per level
+
+
+class Pruner:
+    """Finds an incumbent and fixes what cannot beat it, for one compiled problem."""
+
+    def __init__(self, problem: CompiledProblem, model: Any, schema: Schema, data: pd.DataFrame) -> None:
+        self.p, self.model, self.schema = problem, model, schema
+        data = data[schema.columns]
+        self.pool = data
+        self.pool_pred = np.asarray(model.predict(data))
+        self.pool_values = feature_matrix(schema, data)
+        self.maps = self._input_maps() if problem.encoding.leaf_boxes is not None else []
+
+    # ---- incumbent -------------------------------------------------------------------
+    def feature_costs(self, values: dict, cand: dict[str, np.ndarray], q: Query) -> np.ndarray:
+        """Per-candidate per-feature weighted change (inf where actionability forbids it)."""
+        cost = self.p.cost
+        cols = []
+        for fv in self.p.fvars:
+            f, w = fv.feature, cost.weights[fv.feature.name]
+            c = cand[f.name]
+            if f.is_numeric:
+                x0 = float(values[f.name])
+                d = w * np.abs(c - x0)
+                bad = (c < q.lb[fv.var] - TOL) | (c > q.ub[fv.var] + TOL)
+            else:
+                i0 = f.level_index(values[f.name])
+                pos = c.astype(int)
+                d = w * (np.abs(pos - i0) / max(len(f.levels) - 1, 1) if f.type == "ordinal" else (pos != i0))
+                bad = q.ub[fv.levels[pos]] < 0.5
+            cols.append(np.where(bad, np.inf, d))
+        return np.column_stack(cols)
+
+    def total(self, d: np.ndarray) -> np.ndarray:
+        c = self.p.cost
+        with np.errstate(invalid="ignore"):
+            t = c.l0 * (d > 0).sum(axis=1) + c.l1 * d.sum(axis=1) + c.linf * d.max(axis=1)
+        return t / c.divisor
+
+    def incumbent(self, row: pd.DataFrame, values: dict, desired: Any, q: Query,
+                  tries: int = 3) -> tuple[dict, float] | None:
+        """A verified counterfactual near ``row``: best of the nearest pool points, repaired."""
+        mask = self.pool_pred == desired
+        if not mask.any():
+            return None
+        cand = {k: v[mask] for k, v in self.pool_values.items()}
+        d = self.feature_costs(values, cand, q)
+        totals = self.total(d)
+        best = None
+        for i in np.argsort(totals)[:tries]:
+            if not np.isfinite(totals[i]):
+                break
+            point = self._repair(row, values, {k: v[i] for k, v in cand.items()}, d[i], desired)
+            cost = self.p.cost.evaluate(self.schema, values, point)
+            if best is None or cost < best[1]:
+                best = (point, cost)
+        return best
+
+    def _as_values(self, point: dict) -> dict:
+        return {f.name: (point[f.name] if f.is_numeric else f.levels[int(point[f.name])])
+                for f in self.schema.features}
+
+    def _repair(self, row, values, point, d, desired) -> dict:
+        """Reset features to the factual, most expensive first, while the model agrees."""
+        current = self._as_values(point)
+        for j in np.argsort(-d):
+            if d[j] <= 0:
+                break
+            name = self.schema.features[j].name
+            trial = dict(current)
+            trial[name] = values[name]
+            if self.model.predict(self.schema.frame_from_values(trial, row))[0] == desired:
+                current = trial
+        return current
+
+    # ---- pruning ---------------------------------------------------------------------
+    def prune(self, q: Query, values: dict, budget: float) -> None:
+        """Tighten ``q`` so that only points of cost <= ``budget`` remain."""
+        cost = self.p.cost
+        slack = budget * (1 + TOL) + 1e-9
+        per_unit = (cost.l1 + cost.linf) / cost.divisor
+        fixed_cost = cost.l0 / cost.divisor
+        for fv in self.p.fvars:
+            f, w = fv.feature, cost.weights[fv.feature.name]
+            room = (slack - fixed_cost) / (per_unit * w) if per_unit * w > 0 else np.inf
+            if f.is_numeric:
+                self._prune_numeric(q, fv, float(values[f.name]), room)
+            elif room < (1.0 if f.type == "categorical" else 1.0 / max(len(f.levels) - 1, 1)):
+                q.lb[fv.levels[f.level_index(values[f.name])]] = 1.0
+        if self.maps:
+            lbs = self.leaf_lower_bounds(q, values)
+            lam = self.p.encoding.leaf_boxes[0]
+            q.ub[lam[lbs > slack]] = 0.0
+
+    def _prune_numeric(self, q: Query, fv: FeatureVars, x0: float, room: float) -> None:
+        if room < 0:
+            lo = hi = x0
+        else:
+            lo, hi = x0 - room, x0 + room
+            if fv.feature.type != "real":
+                lo, hi = np.ceil(lo - 1e-9), np.floor(hi + 1e-9)
+        q.lb[fv.var] = max(q.lb[fv.var], lo)
+        q.ub[fv.var] = min(q.ub[fv.var], hi)
+        levels = self.p.encoding.levels.get(fv.var)
+        if levels is not None:
+            left, right, ys = levels
+            q.ub[ys[right > q.ub[fv.var]]] = 0.0
+            q.lb[ys[left < q.lb[fv.var]]] = 1.0
+
+    def _input_maps(self) -> list[_InputMap]:
+        by_var = {}
+        for fv in self.p.fvars:
+            if fv.var is not None:
+                by_var[fv.var] = (fv, "numeric", -1)
+            if fv.levels is not None:
+                for i, b in enumerate(fv.levels):
+                    by_var[int(b)] = (fv, "onehot", i)
+        maps = []
+        for k, inp in enumerate(self.p.encoding.inputs):
+            if isinstance(inp, NumericInput) and inp.var in by_var:
+                fv, kind, level = by_var[inp.var]
+                maps.append(_InputMap(k, fv, kind, level))
+            elif isinstance(inp, DiscreteInput):
+                idx = [int(e.idx[0]) for e in inp.indicators if e.idx.size == 1]
+                if len(idx) == len(inp.indicators) and idx and idx[0] in by_var:
+                    fv = by_var[idx[0]][0]
+                    maps.append(_InputMap(k, fv, "discrete", values=np.asarray(inp.values, np.float32).astype(float)))
+        return maps
+
+    def leaf_lower_bounds(self, q: Query, values: dict) -> np.ndarray:
+        """Lower bound on the cost of reaching each leaf (inf when it cannot be reached)."""
+        _, lo, hi = self.p.encoding.leaf_boxes
+        cost = self.p.cost
+        per_feature: dict[int, np.ndarray] = {}
+        for m in self.maps:
+            d = self._input_distance(m, lo[:, m.k], hi[:, m.k], q, values)
+            key = id(m.fv)
+            per_feature[key] = np.maximum(per_feature[key], d) if key in per_feature else d
+        if not per_feature:
+            return np.zeros(lo.shape[0])
+        D = np.column_stack(list(per_feature.values()))
+        with np.errstate(invalid="ignore"):
+            t = cost.l0 * (D > 0).sum(axis=1) + cost.l1 * D.sum(axis=1) + cost.linf * D.max(axis=1)
+        return t / cost.divisor
+
+    def _input_distance(self, m: _InputMap, lo, hi, q: Query, values: dict) -> np.ndarray:
+        f = m.fv.feature
+        w = self.p.cost.weights[f.name]
+        if m.kind == "numeric":
+            x0 = float(values[f.name])
+            lo2, hi2 = np.maximum(lo, q.lb[m.fv.var]), np.minimum(hi, q.ub[m.fv.var])
+            d = w * (np.maximum(lo2 - x0, 0) + np.maximum(x0 - hi2, 0))
+            return np.where(lo2 > hi2 + TOL, np.inf, d)
+        i0 = f.level_index(values[f.name])
+        unit = 1.0 / max(len(f.levels) - 1, 1) if f.type == "ordinal" else 1.0
+        if m.kind == "onehot":
+            b = m.fv.levels[m.level]
+            allow1 = (lo <= 1.0) & (hi >= 1.0) & (q.ub[b] > 0.5)
+            allow0 = (lo <= 0.0) & (hi >= 0.0) & (q.lb[b] < 0.5)
+            v0 = 1.0 if m.level == i0 else 0.0
+            factual_ok = allow1 if v0 == 1.0 else allow0
+            return np.where(~(allow0 | allow1), np.inf, np.where(factual_ok, 0.0, w * unit))
+        vals = m.values[None, :]
+        allowed = (vals >= lo[:, None]) & (vals <= hi[:, None]) & (q.ub[m.fv.levels] > 0.5)[None, :]
+        pos = np.arange(len(f.levels))
+        step = np.abs(pos - i0) * unit if f.type == "ordinal" else (pos != i0).astype(float)
+        return np.where(allowed, w * step[None, :], np.inf).min(axis=1)
