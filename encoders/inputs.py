@@ -175,6 +175,10 @@ class Encoding:
     # leaves that cannot be reached within a budget
     leaf_boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     inputs: list = field(default_factory=list)
+    # scores are sums of constants picked by integral binaries (trees), so a tie in the MILP
+    # is a tie in the model, which argmax gives to the earlier class: rows against later
+    # classes may then be met with equality instead of the margin
+    exact_ties: bool = False
 
     def class_index(self, label: object) -> int:
         hits = [i for i, c in enumerate(self.classes) if c == label or str(c) == str(label)]

@@ -192,7 +192,8 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
         margin = 1e-6
     boxes = (idx, np.concatenate(boxes_lo), np.concatenate(boxes_hi))
     return Encoding(scores, definition.classes, margin, cuts, name=name, levels=_cut_only(levels_out, inputs),
-                    leaf_boxes=boxes, inputs=list(inputs))
+                    leaf_boxes=boxes, inputs=list(inputs),
+                    exact_ties=not (definition.decision == "sign" and definition.tie_ok))
 
 
 def _leaf_boxes(tree: TreeArrays, leaves: np.ndarray, inputs: Sequence[ModelInput],

@@ -77,7 +77,10 @@ class CompiledProblem:
         if self.causal is not None:
             self.causal.bound(values, lb, ub, row_lo, row_hi)
         row_lo[self.decision_rows.ravel()] = -INF
-        row_lo[self.decision_rows[desired]] = self.encoding.margin * margin_factor - self.decision_const[desired]
+        margins = np.full(len(self.encoding.scores) - 1, self.encoding.margin * margin_factor)
+        if self.encoding.exact_ties and margin_factor == 1.0:
+            margins[desired:] = 0.0  # rows against later classes: a tie already goes our way
+        row_lo[self.decision_rows[desired]] = margins - self.decision_const[desired]
         for sr in self.split_rows:
             sr.bound(float(values[sr.fv.feature.name]), row_lo)
         q = Query(lb, ub, row_lo, row_hi, dict(values), desired)

@@ -1,0 +1,29 @@
+"""Smoke test of the benchmark runner on a small slice (the full run is not a unit test)."""
+
+import pytest
+
+from benchmarks import datasets
+from benchmarks.run import Config, main, run
+
+pytestmark = pytest.mark.skipif(not datasets.available(name="compas"), reason="raw COMPAS data not found")
+
+
+def test_quick_slice_writes_report_and_is_never_beaten(tmp_path):
+    cfg = Config(datasets=["compas"], models=["lr", "dt"], norms=["l0", "l1"], scenarios=["unconstrained", "realistic"],
+                 peers=["mo"], n=4, time_limit=60, out=tmp_path)
+    rows = run(cfg, log=lambda m: None)
+    ours = rows[rows.method == "mipcf"]
+    assert len(ours) == 2 * 2 * 2 * 4
+    assert ours.valid.all() and (ours.status == "optimal").all()
+    # every MO answer is a feasible point, so a proven optimum can never be farther away
+    mo = rows[rows.method == "mo"].set_index(["model", "scenario", "norm", "individual"]).distance
+    opt = ours.set_index(["model", "scenario", "norm", "individual"]).distance
+    common = opt.index.intersection(mo.dropna().index)
+    assert len(common) > 0 and (opt[common] <= mo[common] + 1e-9).all()
+    text = (tmp_path / "report.md").read_text()
+    assert "| compas | dt | realistic | l1 | mipcf | 4 |" in text
+    assert (tmp_path / "rows.csv").exists()
+
+
+def test_cli_rejects_missing_data_dir(tmp_path, capsys):
+    assert main(["run", "--quick", "--data-dir", str(tmp_path / "nowhere")]) == 2
