@@ -50,6 +50,10 @@ class Query:
     c: np.ndarray | None = None  # per-person objective (interval costs), None: the compiled one
     offset: float = 0.0
 
+    def copy(self) -> "Query":
+        return Query(self.lb.copy(), self.ub.copy(), self.row_lo.copy(), self.row_hi.copy(), self.values,
+                     self.desired, self.c, self.offset)
+
 
 @dataclass
 class CompiledProblem:

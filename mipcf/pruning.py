@@ -122,6 +122,38 @@ class Pruner:
                 current = trial
         return current
 
+    # ---- linf radius search ----------------------------------------------------------
+    def linf_radii(self, q: Query, values: dict, budget: float) -> np.ndarray | None:
+        """Every cost below ``budget`` a pure-linf optimum can have, ascending; None if unknown.
+
+        A split-only column is worth moving only to the edge of a split interval, and a
+        level change costs a fixed amount, so the optimum is one of these values. Searching
+        them smallest-box-first turns one hard MILP into a few heavily presolved ones.
+        """
+        cost = self.p.cost
+        if cost.l0 or cost.l1 or not cost.linf:
+            return None
+        cut_vars = {c.var for c in self.p.encoding.cuts}
+        out = [np.zeros(1)]
+        for fv in self.p.fvars:
+            f, w = fv.feature, cost.weights[fv.feature.name]
+            if f.is_numeric:
+                if q.lb[fv.var] == q.ub[fv.var]:
+                    continue
+                levels = self.p.encoding.levels.get(fv.var)
+                if levels is None:
+                    if fv.var in cut_vars:
+                        return None  # seen through splits and otherwise: no finite candidate set
+                    continue  # the model ignores this column: moving it never helps
+                left, right, _ = levels
+                x0 = float(values[f.name])
+                out += [w * (right[right > x0] - x0), w * (x0 - left[left < x0])]
+            else:
+                k = len(f.levels) - 1
+                out.append(w * np.arange(1, k + 1) / k if f.type == "ordinal" else np.array([w]))
+        radii = np.unique(np.concatenate(out)) * cost.linf / cost.divisor
+        return radii[radii < budget * (1 - 1e-9)]
+
     # ---- pruning ---------------------------------------------------------------------
     def prune(self, q: Query, values: dict, budget: float) -> None:
         """Tighten ``q`` so that only points of cost <= ``budget`` remain."""

@@ -126,21 +126,18 @@ class Recourse:
         return self._pruner
 
     def _solve_into(self, ex: Explanation, row: pd.DataFrame, desired: Any, prune: bool = True) -> None:
-        p, backend = self.problem, self._backend()
+        p = self.problem
         values = factual_values(self.schema, row.iloc[0])
         idx = p.encoding.class_index(desired)
         pruner = self._pruner_for() if prune else None
         start = pruner.incumbent(row, values, desired, p.query(values, idx)) if pruner else None
+        deadline = time.perf_counter() + self.time_limit if self.time_limit else None
         for factor in MARGIN_RETRIES:
             q = p.query(values, idx, factor)
-            if start is not None:
-                pruner.prune(q, values, start[1])
-            res = backend.solve(q.lb, q.ub, q.row_lo, q.row_hi, q.c, q.offset)
-            if res.status == st.INFEASIBLE and start is not None:
-                # the incumbent is a verified counterfactual, so this can only be numerics
-                q = p.query(values, idx, factor)
-                res = backend.solve(q.lb, q.ub, q.row_lo, q.row_hi, q.c, q.offset)
-            ex.solve_time += res.seconds
+            res = self._solve_query(q, values, start, pruner, deadline, ex)
+            if res.status == st.ERROR and res.x is None and start is not None and np.isfinite(res.bound):
+                self._take_incumbent(ex, row, values, start, res.bound)
+                return
             if res.status in (st.INFEASIBLE, st.ERROR):
                 ex.status, ex.message, ex.bound = res.status, res.message, res.bound
                 if res.status == st.INFEASIBLE:
@@ -155,11 +152,10 @@ class Recourse:
             if p.causal is not None:
                 ex.interventions = p.causal.interventions(res.x, q, action)
             ex.cost = p.cost.evaluate(self.schema, values, action)
-            ex.bound = min(res.bound, ex.cost) if np.isfinite(res.bound) else ex.cost
-            ex.gap = (ex.cost - ex.bound) / max(abs(ex.cost), 1e-12) if ex.cost else 0.0
-            ex.status = res.status
-            if ex.gap > GAP_TOL and ex.status == st.OPTIMAL:
-                ex.status = st.FEASIBLE  # the decoded point costs more than the solver proved
+            if start is not None and start[1] < ex.cost:  # time limit: the incumbent is better
+                self._take_incumbent(ex, row, values, start, res.bound)
+                return
+            self._set_bound(ex, res.bound, res.status)
             ex.extra.update(res.extra)
             if factor > 1:
                 ex.message = f"decision margin widened x{factor:g} after the model rejected a solver point"
@@ -167,6 +163,53 @@ class Recourse:
         ex.status = st.ERROR
         ex.message = ("every solver point was rejected by model.predict, even with wider margins; "
                       "this is a bug in the encoding, please report it")
+
+    def _solve_query(self, q, values, start, pruner, deadline, ex: Explanation):
+        """One query, pruned by the incumbent when there is one (exact either way)."""
+        backend = self._backend()
+
+        def solve(qq):
+            left = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
+            res = backend.solve(qq.lb, qq.ub, qq.row_lo, qq.row_hi, qq.c, qq.offset, time_limit=left)
+            ex.solve_time += res.seconds
+            ex.extra["solves"] = ex.extra.get("solves", 0) + 1
+            return res
+
+        if start is None:
+            return solve(q)
+        radii = pruner.linf_radii(q, values, start[1])
+        if radii is not None and radii.size:
+            # the box of radius r holds every point of cost <= r: the first feasible box gives
+            # the global optimum, an infeasible one certifies a lower bound
+            lo, hi = 0, radii.size
+            while lo < hi:
+                mid = (lo + hi) // 2
+                qr = q.copy()
+                pruner.prune(qr, values, float(radii[mid]))
+                res = solve(qr)
+                if res.status != st.INFEASIBLE:
+                    return res
+                lo = mid + 1
+        qp = q.copy()
+        pruner.prune(qp, values, start[1])
+        res = solve(qp)
+        if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics
+            res = solve(q)
+        return res
+
+    def _set_bound(self, ex: Explanation, bound: float, status: str) -> None:
+        ex.bound = min(bound, ex.cost) if np.isfinite(bound) else ex.cost
+        ex.gap = (ex.cost - ex.bound) / max(abs(ex.cost), 1e-12) if ex.cost else 0.0
+        ex.status = status
+        if ex.gap > GAP_TOL and ex.status == st.OPTIMAL:
+            ex.status = st.FEASIBLE  # the decoded point costs more than the solver proved
+
+    def _take_incumbent(self, ex: Explanation, row, values, start, bound: float) -> None:
+        """Time limit: report the verified incumbent with the solver's proven bound."""
+        ex.counterfactual = self.schema.frame_from_values(start[0], row)
+        ex.cost = start[1]
+        self._set_bound(ex, bound, st.FEASIBLE)
+        ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"
 
     def explain_many(self, X: pd.DataFrame, desired_class: Any = None, n_jobs: int = 1) -> pd.DataFrame:
         """Explain every row of ``X``: one row per person with the counterfactual and its status.
