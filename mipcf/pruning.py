@@ -87,8 +87,12 @@ class Pruner:
         return t / c.divisor
 
     def incumbent(self, row: pd.DataFrame, values: dict, desired: Any, q: Query,
-                  tries: int = 3) -> tuple[dict, float] | None:
-        """A verified counterfactual near ``row``: best of the nearest pool points, repaired."""
+                  tries: int = 3) -> tuple[dict, float, float] | None:
+        """A verified counterfactual near ``row`` and a proven lower bound on the optimum.
+
+        The point is the best of the nearest pool points (repaired) and the cheapest single
+        change.
+        """
         mask = self.pool_pred == desired
         if not mask.any():
             return None
@@ -103,7 +107,73 @@ class Pruner:
             cost = self.p.cost.evaluate(self.schema, values, point)
             if best is None or cost < best[1]:
                 best = (point, cost)
-        return best
+        single = self.single_changes(row, values, desired, q)
+        if single is not None and (best is None or single[1] < best[1]):
+            best = (single[0], self.p.cost.evaluate(self.schema, values, single[0]))
+        if best is None:
+            return None
+        # the single-change search is exhaustive: if it found nothing, two changes are needed
+        return best[0], best[1], self.lower_bound(1 if single is not None else 2)
+
+    def single_changes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query) -> tuple[dict, float] | None:
+        """The cheapest counterfactual that changes exactly one feature, by exhaustive search.
+
+        A tree model is constant between consecutive split levels, so trying the point of
+        each interval nearest the factual (and every allowed level) is complete.
+        """
+        factual = feature_matrix(self.schema, row)
+        trials = []  # (feature index, candidate values in feature_matrix units)
+        for j, fv in enumerate(self.p.fvars):
+            f = fv.feature
+            if f.is_numeric:
+                levels = self.p.encoding.levels.get(fv.var)
+                if levels is None or q.lb[fv.var] == q.ub[fv.var]:
+                    continue
+                x0 = float(values[f.name])
+                left, right, _ = levels
+                v = np.r_[right[right > x0], left[left < x0]]
+                v = v[(v >= q.lb[fv.var]) & (v <= q.ub[fv.var])]
+            else:
+                i0 = f.level_index(values[f.name])
+                v = np.array([i for i in range(len(f.levels)) if i != i0 and q.ub[fv.levels[i]] > 0.5], float)
+            if v.size:
+                trials.append((j, v))
+        if not trials:
+            return None
+        n = sum(v.size for _, v in trials)
+        cand = {f.name: np.repeat(factual[f.name], n) for f in self.schema.features}
+        at = 0
+        for j, v in trials:
+            cand[self.schema.features[j].name][at:at + v.size] = v
+            at += v.size
+        ok = np.asarray(self.model.predict(self._frame(cand, row))) == desired
+        if not ok.any():
+            return None
+        totals = np.where(ok, self.total(self.feature_costs(values, cand, q)), np.inf)
+        i = int(np.argmin(totals))
+        if not np.isfinite(totals[i]):
+            return None
+        return self._as_values({k: v[i] for k, v in cand.items()}), float(totals[i])
+
+    def _frame(self, cand: dict[str, np.ndarray], row: pd.DataFrame) -> pd.DataFrame:
+        """Rows like ``row`` holding ``cand`` (feature_matrix units), for one batched predict."""
+        n = len(next(iter(cand.values())))
+        out = pd.DataFrame(np.repeat(row.to_numpy(), n, axis=0), columns=row.columns).astype(row.dtypes)
+        for f in self.schema.features:
+            v = cand[f.name]
+            if f.is_numeric:
+                out[f.name] = v.astype(row[f.name].dtype)
+            elif f.columns is not None:
+                for i, lv in enumerate(f.levels):
+                    out[f.columns[lv]] = (v == i).astype(row[f.columns[lv]].dtype)
+            else:
+                out[f.name] = pd.Series(np.asarray(f.levels, dtype=object)[v.astype(int)]).astype(row[f.name].dtype).to_numpy()
+        return out
+
+    def lower_bound(self, changes: int) -> float:
+        """What ``changes`` changed features cost at least (pure l0 cost; else 0)."""
+        c = self.p.cost
+        return changes * c.l0 / c.divisor if not (c.l1 or c.linf) else 0.0
 
     def _as_values(self, point: dict) -> dict:
         return {f.name: (point[f.name] if f.is_numeric else f.levels[int(point[f.name])])

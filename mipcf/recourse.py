@@ -132,6 +132,11 @@ class Recourse:
         pruner = self._pruner_for() if prune else None
         start = pruner.incumbent(row, values, desired, p.query(values, idx)) if pruner else None
         deadline = time.perf_counter() + self.time_limit if self.time_limit else None
+        if start is not None and start[1] <= start[2] * (1 + GAP_TOL):
+            self._take_incumbent(ex, row, values, start, start[2])
+            ex.status = st.OPTIMAL
+            ex.message = "proven optimal by exhaustive search of single changes (l0 lower bound met)"
+            return
         for factor in MARGIN_RETRIES:
             q = p.query(values, idx, factor)
             res = self._solve_query(q, values, start, pruner, deadline, ex)
