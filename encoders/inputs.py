@@ -179,6 +179,9 @@ class Encoding:
     # is a tie in the model, which argmax gives to the earlier class: rows against later
     # classes may then be met with equality instead of the margin
     exact_ties: bool = False
+    # per-person bound tightening: called with the person's column bounds (lb, ub), may
+    # tighten them in place (e.g. fix ReLU neurons that are stable over that box)
+    tighten: Callable[[np.ndarray, np.ndarray], None] | None = None
 
     def class_index(self, label: object) -> int:
         hits = [i for i, c in enumerate(self.classes) if c == label or str(c) == str(label)]

@@ -80,6 +80,8 @@ class CompiledProblem:
             _bound_feature(fv, values[fv.feature.name], lb, ub, row_lo, row_hi)
         if self.causal is not None:
             self.causal.bound(values, lb, ub, row_lo, row_hi)
+        if self.encoding.tighten is not None:
+            self.encoding.tighten(lb, ub)
         row_lo[self.decision_rows.ravel()] = -INF
         margins = np.full(len(self.encoding.scores) - 1, self.encoding.margin * margin_factor)
         if self.encoding.exact_ties and margin_factor == 1.0:
