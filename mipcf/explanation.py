@@ -44,8 +44,9 @@ class Explanation:
         cols = ["feature", "before", "after"]
         if self.counterfactual is None:
             return pd.DataFrame(columns=cols)
-        before, after = self.factual.iloc[0], self.counterfactual.iloc[0]
-        rows = [(c, before[c], after[c]) for c in self.factual.columns if before[c] != after[c]]
+        # per column, not via iloc[0]: a row Series would upcast ints to floats
+        rows = [(c, self.factual[c].iloc[0], self.counterfactual[c].iloc[0]) for c in self.factual.columns]
+        rows = [r for r in rows if r[1] != r[2]]
         return pd.DataFrame(rows, columns=cols)
 
     def summary(self) -> dict[str, Any]:
