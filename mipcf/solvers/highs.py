@@ -110,7 +110,10 @@ class HighsSolver(Solver):
         if status == st.INFEASIBLE:
             return SolveResult(st.INFEASIBLE, seconds=seconds)
         x = np.asarray(h.getSolution().col_value, dtype=float)
-        bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else float(info.objective_function_value)
+        is_lp = info.mip_node_count < 0  # no integer columns left: HiGHS ran the LP solver
+        bound = float(info.mip_dual_bound)
+        if is_lp or not np.isfinite(bound):  # an LP optimum is its own proof; no MIP bound exists
+            bound = float(info.objective_function_value) if status == st.OPTIMAL else float("nan")
         return SolveResult(status, x, float(info.objective_function_value), bound, seconds,
                            extra={"nodes": int(info.mip_node_count)})
 
