@@ -123,7 +123,14 @@ def _numeric_levels(milp: MILP, inp: NumericInput, thresholds: np.ndarray, stric
     of the union of intervals, far tighter than two big-M rows per split.
     """
     by_threshold = {float(t): inp.cut(float(t), strict) for t in thresholds}
-    distinct = sorted(set(by_threshold.values()))
+    shared = _split_cache(milp).get(inp.var)
+    if shared is not None and set(by_threshold.values()) <= shared.keys():
+        # a thermometer of this column exists (an earlier encode_trees on this MILP reserved
+        # these splits): reuse its binaries, so costs written on it stay exact for both models
+        order = sorted(shared)
+        pos = {c: i for i, c in enumerate(order)}
+        return SplitLevels([LinExpr.var(shared[c]) for c in order], {t: pos[c] for t, c in by_threshold.items()})
+    distinct = sorted(set(by_threshold.values()) | _split_reserve(milp).get(inp.var, set()))
     index_of = {c: i for i, c in enumerate(distinct)}
     ys = milp.add_binaries(len(distinct), name=f"{name}.split[{inp.name}]")
     left = np.array([c[0] for c in distinct])
@@ -141,8 +148,28 @@ def _numeric_levels(milp: MILP, inp: NumericInput, thresholds: np.ndarray, stric
                       np.tile([1.0, -1.0], k), -np.inf, 0.0, n_rows=k, name=f"{name}.order")
     cuts.extend(Cut(x, lo, hi, int(y)) for (lo, hi), y in zip(distinct, ys))
     levels_out[x] = (left, right, ys)
+    _split_cache(milp)[x] = {c: int(y) for c, y in zip(distinct, ys)}
     return SplitLevels([LinExpr.var(int(y)) for y in ys],
                        {t: index_of[c] for t, c in by_threshold.items()})
+
+
+def _split_cache(milp: MILP) -> dict:
+    """Per MILP: column -> {(left_max, right_min): split binary} of its thermometer."""
+    return milp.__dict__.setdefault("_tree_split_cache", {})
+
+
+def _split_reserve(milp: MILP) -> dict:
+    return milp.__dict__.setdefault("_tree_split_reserve", {})
+
+
+def reserve_splits(milp: MILP, inp: NumericInput, thresholds: Sequence[float], strict: bool = False) -> None:
+    """Make the next thermometer of ``inp``'s column on ``milp`` include these splits too.
+
+    A second tree model over the same columns (e.g. an isolation forest next to the
+    classifier) then shares the first one's binaries, and a cost written on the first
+    model's split intervals stays exact because both models are constant on them.
+    """
+    _split_reserve(milp).setdefault(inp.var, set()).update(inp.cut(float(t), strict) for t in thresholds)
 
 
 def _discrete_levels(inp: DiscreteInput, thresholds: np.ndarray, strict: bool) -> SplitLevels:
