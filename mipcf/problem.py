@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 import encoders
-from encoders import MILP, DiscreteInput, Encoding, LinExpr, NumericInput
+from encoders import MILP, CategoryInput, DiscreteInput, Encoding, LinExpr, NumericInput
 
 from .costs import CostSpec
 from .schema import Feature, Schema, SchemaError, _key
@@ -125,8 +125,12 @@ class CompiledProblem:
 
 
 def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None,
-                    scm: Any = None) -> CompiledProblem:
+                    scm: Any = None, changes: bool = False, max_changes: int | None = None) -> CompiledProblem:
     """Build the MILP: feature columns, cost structure, then the model's encoding.
+
+    ``changes`` adds a binary change indicator per feature (``FeatureVars.changed``; 0 forces
+    the feature to its factual value) even when the cost has no l0 term: diversity cuts and
+    ``max_changes`` (one row: at most that many features change) are written on them.
 
     With an SCM, the feature columns hold the *actions* (what the person sets; costs and
     actionability apply to them) and :func:`mipcf.causal.encode_scm` adds the columns of the
@@ -150,7 +154,11 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
         decision_rows, decision_const = _decision_rows(milp, encoding)
     interval = [] if causal is not None else _interval_features(fvars, encoding, cost)
     with milp.block("cost"):
-        c = _cost_block(milp, fvars, cost, skip_l1={id(fv) for fv, _ in interval})
+        c = _cost_block(milp, fvars, cost, skip_l1={id(fv) for fv, _ in interval},
+                        indicators=changes or max_changes is not None)
+        if max_changes is not None:
+            milp.add_le(LinExpr([fv.changed for fv in fvars], np.ones(len(fvars))), float(max_changes),
+                        name="max_changes")
         split_rows = [] if causal is not None else _split_rows(milp, fvars, encoding, cost)
     return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal,
                            interval, split_rows)
@@ -188,22 +196,11 @@ def _feature_block(milp: MILP, f: Feature) -> tuple[FeatureVars, dict[str, Any]]
             values = np.array([float(v) for v in f.levels])
         except (TypeError, ValueError):
             values = None
-        inputs = {f.name: DiscreteInput(values, [LinExpr.var(int(bl)) for bl in b], name=f.name)} \
-            if values is not None else {f.name: _TextLevels(f)}
+        indicators = [LinExpr.var(int(bl)) for bl in b]
+        # text levels: only a pipeline step (OneHotEncoder / OrdinalEncoder) can feed them to a model
+        inputs = {f.name: DiscreteInput(values, indicators, name=f.name) if values is not None
+                  else CategoryInput(list(f.levels), indicators, name=f.name)}
     return fv, inputs
-
-
-class _TextLevels:
-    """Placeholder for a column of text levels: only a pipeline step can feed it to a model."""
-
-    def __init__(self, feature: Feature) -> None:
-        self.feature = feature
-
-    @property
-    def expr(self) -> LinExpr:
-        raise encoders.UnsupportedModelError(
-            f"column {self.feature.name!r} holds text levels; the model needs numbers — wrap it in a "
-            "Pipeline with a OneHotEncoder/OrdinalEncoder, or one-hot encode the column in the data")
 
 
 def _bound_feature(fv: FeatureVars, value: Any, lb, ub, row_lo, row_hi) -> None:
@@ -329,8 +326,13 @@ def _interval_cost(c: np.ndarray, levels: tuple, x0: float, weight: float) -> fl
     return float(weight * down.sum())
 
 
-def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec, skip_l1: set = frozenset()) -> np.ndarray:
-    """Objective vector over all columns (adds l0 indicators and the linf epigraph as needed)."""
+def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec, skip_l1: set = frozenset(),
+                indicators: bool = False) -> np.ndarray:
+    """Objective vector over all columns (adds l0 indicators and the linf epigraph as needed).
+
+    The change indicators are created for an l0 cost or when ``indicators`` is set; only
+    an l0 cost puts them in the objective.
+    """
     terms: list[LinExpr] = []  # per-feature weighted change d_j
     l1_terms: list[LinExpr] = []
     for fv in fvars:
@@ -349,7 +351,7 @@ def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec, skip_l1: s
         t = milp.add_var(0.0, INF, name="linf")
         milp.add_exprs([LinExpr.var(t) - d for d in terms], 0.0, INF, name="linf.epigraph")
         obj = obj + LinExpr.var(t, cost.linf)
-    if cost.l0:
+    if cost.l0 or indicators:
         for fv in fvars:
             fv.changed = milp.add_var(0.0, 1.0, True, name=f"{fv.feature.name}.l0")
             f = fv.feature
@@ -359,6 +361,7 @@ def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec, skip_l1: s
                 big = (f.upper - f.lower) if f.is_numeric else len(f.levels) - 1.0
                 milp.add_le(LinExpr([fv.plus, fv.minus, fv.changed], [1.0, 1.0, -max(big, 1.0)]), 0.0,
                             name=f"{f.name}.l0")
+    if cost.l0:
         obj = obj + LinExpr([fv.changed for fv in fvars], np.full(len(fvars), cost.l0))
     c = np.zeros(milp.n_vars)
     e = (obj * (1.0 / cost.divisor)).merged()

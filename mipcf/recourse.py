@@ -8,6 +8,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+import encoders
+
 from . import status as st
 from .costs import make_cost
 from .explanation import Explanation
@@ -37,6 +39,7 @@ class Recourse:
     prune : with ``data`` and a tree model, start from the nearest training point the model
         accepts (repaired toward the person) and fix every split and leaf that cannot beat
         it; proofs stay exact, solves get much faster
+    max_changes : at most this many features may change (any cost; a sparsity limit)
 
     The MILP is compiled on first use and reused for every person.
     """
@@ -46,7 +49,8 @@ class Recourse:
                  time_limit: float | None = 60.0, mip_gap: float = 0.0, threads: int | None = 1,
                  seed: int = 0, normalize: str | None = None, data: pd.DataFrame | None = None,
                  scm: Any = None, encoder_options: Mapping[str, Any] | None = None,
-                 prune: bool = True) -> None:
+                 prune: bool = True, max_changes: int | None = None) -> None:
+        encoders.check_supported(model)  # fail at construction, naming the type, not mid-batch
         self.model = model
         self.schema = schema
         self.cost = cost
@@ -62,6 +66,10 @@ class Recourse:
         self.encoder_options = dict(encoder_options or {})
         self.cost_spec = make_cost(schema, cost, scale, data, normalize)
         self.prune = prune
+        if max_changes is not None and (int(max_changes) != max_changes or max_changes < 0):
+            raise ValueError(f"max_changes must be a non-negative integer, got {max_changes!r}")
+        self.max_changes = None if max_changes is None else int(max_changes)
+        self._changes = False  # compile per-feature change indicators (diversity asks for them)
         self._problem: CompiledProblem | None = None
         self._solver = None
         self._pruner = None
@@ -76,7 +84,7 @@ class Recourse:
     def problem(self) -> CompiledProblem:
         if self._problem is None:
             self._problem = compile_problem(self.model, self.schema, self.cost_spec, self.encoder_options,
-                                            scm=self.scm)
+                                            scm=self.scm, changes=self._changes, max_changes=self.max_changes)
         return self._problem
 
     @property
@@ -91,8 +99,19 @@ class Recourse:
         return self._solver
 
     # ---- queries -----------------------------------------------------------------------
-    def explain(self, x: pd.DataFrame | pd.Series, desired_class: Any = None) -> Explanation:
-        """The cheapest actionable counterfactual for one person (one-row frame or Series)."""
+    def explain(self, x: pd.DataFrame | pd.Series, desired_class: Any = None, k: int = 1,
+                diversity: str = "support", min_distance: float | None = None):
+        """The cheapest actionable counterfactual for one person (one-row frame or Series).
+
+        With ``k > 1`` returns :class:`mipcf.diversity.Explanations`: up to ``k`` explanations
+        in order of cost, each the cheapest one that is ``diversity``-different from all
+        earlier ones (``"support"``: does not change a superset of the features an earlier
+        one changed; ``"disjoint"``: changes no feature an earlier one changed;
+        ``"distance"``: at least ``min_distance`` away from each earlier one).
+        """
+        if k != 1:
+            from .diversity import explain_diverse
+            return explain_diverse(self, x, desired_class, k=k, diversity=diversity, min_distance=min_distance)
         t0 = time.perf_counter()
         row = _as_row(x)
         self.schema.validate_frame(row)
@@ -125,12 +144,16 @@ class Recourse:
             self._pruner = Pruner(self.problem, self.model, self.schema, self.data)
         return self._pruner
 
-    def _solve_into(self, ex: Explanation, row: pd.DataFrame, desired: Any, prune: bool = True) -> None:
+    def _solve_into(self, ex: Explanation, row: pd.DataFrame, desired: Any, prune: bool = True,
+                    extra: Any = None) -> None:
+        """Solve for one person; ``extra`` (see :mod:`mipcf.diversity`) adds cuts and columns."""
         p = self.problem
         values = factual_values(self.schema, row.iloc[0])
         idx = p.encoding.class_index(desired)
         pruner = self._pruner_for() if prune else None
         start = pruner.incumbent(row, values, desired, p.query(values, idx)) if pruner else None
+        if start is not None and not self._admits(start[0], values, extra):
+            start = None  # the incumbent breaks a sparsity limit or a cut: no bound from it
         deadline = time.perf_counter() + self.time_limit if self.time_limit else None
         if start is not None and start[1] <= start[2] * (1 + GAP_TOL):
             self._take_incumbent(ex, row, values, start, start[2])
@@ -139,7 +162,10 @@ class Recourse:
             return
         for factor in MARGIN_RETRIES:
             q = p.query(values, idx, factor)
-            res = self._solve_query(q, values, start, pruner, deadline, ex)
+            if extra is not None:
+                q = extra.extend(q, values)
+            res = self._solve_query(q, values, start, pruner, deadline, ex,
+                                    backend=None if extra is None else extra.backend)
             if res.status == st.ERROR and res.x is None and start is not None and np.isfinite(res.bound):
                 self._take_incumbent(ex, row, values, start, res.bound)
                 return
@@ -154,6 +180,7 @@ class Recourse:
             if self.model.predict(cf)[0] != desired:
                 continue  # a solver tolerance let a rejected point through: ask for a wider margin
             ex.counterfactual = cf
+            ex.extra["action"] = action
             if p.causal is not None:
                 ex.interventions = p.causal.interventions(res.x, q, action)
             ex.cost = p.cost.evaluate(self.schema, values, action)
@@ -169,9 +196,9 @@ class Recourse:
         ex.message = ("every solver point was rejected by model.predict, even with wider margins; "
                       "this is a bug in the encoding, please report it")
 
-    def _solve_query(self, q, values, start, pruner, deadline, ex: Explanation):
+    def _solve_query(self, q, values, start, pruner, deadline, ex: Explanation, backend=None):
         """One query, pruned by the incumbent when there is one (exact either way)."""
-        backend = self._backend()
+        backend = backend or self._backend()
 
         def solve(qq):
             left = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
@@ -209,20 +236,38 @@ class Recourse:
         if ex.gap > GAP_TOL and ex.status == st.OPTIMAL:
             ex.status = st.FEASIBLE  # the decoded point costs more than the solver proved
 
+    def _admits(self, point: Mapping[str, Any], values: Mapping[str, Any], extra: Any = None) -> bool:
+        """Does a candidate point (per-feature values) meet max_changes and ``extra``'s cuts?"""
+        if self.max_changes is not None:
+            from .costs import same
+            n = sum(not same(f, values[f.name], point[f.name]) for f in self.schema.features)
+            if n > self.max_changes:
+                return False
+        return extra is None or extra.admits(point, values)
+
     def _take_incumbent(self, ex: Explanation, row, values, start, bound: float) -> None:
         """Time limit: report the verified incumbent with the solver's proven bound."""
         ex.counterfactual = self.schema.frame_from_values(start[0], row)
+        ex.extra["action"] = start[0]
         ex.cost = start[1]
         self._set_bound(ex, bound, st.FEASIBLE)
         ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"
 
-    def explain_many(self, X: pd.DataFrame, desired_class: Any = None, n_jobs: int = 1) -> pd.DataFrame:
-        """Explain every row of ``X``: one row per person with the counterfactual and its status.
+    def explain_many(self, X: pd.DataFrame, desired_class: Any = None, n_jobs: int = 1,
+                     backend: str = "joblib", scheduler: Any = None,
+                     progress: bool | None = None) -> pd.DataFrame:
+        """Explain every row of ``X``: one row per person (same index and order) with the
+        counterfactual and its status.
 
         Rows that fail validation get status ``error`` with the message; the rest still run.
+        ``n_jobs`` parallel workers through joblib, or ``backend="dask"`` on a LocalCluster of
+        ``n_jobs`` workers / on ``scheduler`` (address or ``distributed.Client``); see
+        :func:`mipcf.batch.iter_explain`. To write results as they finish, and resume, use
+        :func:`mipcf.batch.explain_to_file`.
         """
         from .batch import explain_frame
-        return explain_frame(self, X, desired_class, n_jobs=n_jobs)
+        return explain_frame(self, X, desired_class, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                             progress=progress)
 
 
 def _as_row(x: pd.DataFrame | pd.Series) -> pd.DataFrame:
