@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from .inputs import Cut, DiscreteInput, Encoding, ModelInput, NumericInput
+from .inputs import CategoryInput, Cut, DiscreteInput, Encoding, ModelInput, NumericInput
 from .milp import MILP, LinExpr, MILPArrays
 
 # class name -> (reader, formulation); filled lazily so optional back-ends stay optional
@@ -59,6 +59,17 @@ def _family(model: object) -> tuple[Callable, Callable]:
     return read, encode
 
 
+def check_supported(model: object) -> None:
+    """Raise :class:`UnsupportedModelError` now, naming the type, if ``model`` cannot be encoded.
+
+    Pipelines are checked by their final step here; their preprocessing steps are checked
+    when the pipeline is encoded.
+    """
+    final = model.steps[-1][1] if type(model).__name__ == "Pipeline" else model
+    if type(final).__name__ != "ColumnTransformer":
+        _family(final)
+
+
 def read_model(model: object):
     """The neutral definition of a fitted model (it predicts exactly like the model)."""
     read, _ = _family(model)
@@ -95,6 +106,6 @@ def encode_model(milp: MILP, model: object, inputs: Mapping[str, ModelInput], co
         return encode(milp, read(model), [inputs[c] for c in order], name=name, **options)
 
 
-__all__ = ["MILP", "LinExpr", "MILPArrays", "NumericInput", "DiscreteInput", "ModelInput", "Cut",
-           "Encoding", "UnsupportedModelError", "supported_models", "read_model", "encode_model",
+__all__ = ["MILP", "LinExpr", "MILPArrays", "NumericInput", "DiscreteInput", "CategoryInput", "ModelInput", "Cut",
+           "Encoding", "UnsupportedModelError", "supported_models", "check_supported", "read_model", "encode_model",
            "model_input_names"]

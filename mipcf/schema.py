@@ -84,7 +84,7 @@ class Feature:
         for i, lv in enumerate(self.levels):
             if _key(lv) == _key(value):
                 return i
-        raise SchemaError(f"feature {self.name!r}: unknown category {value!r}; "
+        raise SchemaError(f"feature {self.name!r}: unknown category {_plain(value)!r}; "
                           f"known levels are {self.levels}")
 
     def to_dict(self) -> dict:
