@@ -1,0 +1,254 @@
+"""Diverse explanations and max_changes against brute-force enumeration on tiny integer grids.
+
+The oracle enumerates every point of the grid, asks the model for its class and computes
+costs by hand. Ties are handled by conditioning: item ``i`` must cost exactly what the
+cheapest point allowed by the solver's *own* earlier items costs, so any tie-break the solver
+makes is accepted and every other deviation fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+import mipcf
+from mipcf.diversity import NO_MORE
+
+NAMES = ["a", "b", "c", "d"]
+HI = 4
+WEIGHTS = {"a": 1.0, "b": 1.3, "c": 0.7, "d": 1.9}
+
+
+def _data(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.integers(0, HI + 1, size=(300, 4)), columns=NAMES)
+    X.iloc[0] = 0
+    X.iloc[1] = HI
+    score = X["a"] + 0.8 * X["b"] - 0.6 * X["c"] + 0.5 * X["d"] + rng.normal(0, 0.8, len(X))
+    return X, (score > 4.0).astype(int).to_numpy()
+
+
+def _schema(X: pd.DataFrame) -> mipcf.Schema:
+    return mipcf.Schema.from_frame(X, integer=NAMES, increase_only=["d"])
+
+
+def _models():
+    X, y = _data()
+    return X, {
+        "tree": DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y),
+        "forest": RandomForestClassifier(n_estimators=5, max_depth=3, random_state=1).fit(X, y),
+        "linear": LogisticRegression(max_iter=2000).fit(X, y),
+    }
+
+
+class Grid:
+    """Every integer point of the box, its class and per-feature costs, for one person."""
+
+    def __init__(self, model, x0: np.ndarray, desired: int, weights=WEIGHTS, l0: float = 0.0,
+                 l1: float = 1.0) -> None:
+        pts = np.array(list(itertools.product(range(HI + 1), repeat=4)), dtype=float)
+        pts = pts[pts[:, 3] >= x0[3]]  # d is increase-only
+        self.pts = pts
+        self.ok = model.predict(pd.DataFrame(pts.astype(int), columns=NAMES)) == desired
+        w = np.array([weights[n] for n in NAMES])
+        self.w = w
+        self.changed = pts != x0
+        self.cost = l1 * (np.abs(pts - x0) * w).sum(axis=1) + l0 * self.changed.sum(axis=1)
+        self.x0 = x0
+
+    def best(self, allowed: np.ndarray) -> float | None:
+        m = self.ok & allowed
+        return float(self.cost[m].min()) if m.any() else None
+
+    def support_mask(self, s: frozenset) -> np.ndarray:
+        cols = [NAMES.index(n) for n in s]
+        return self.changed[:, cols].all(axis=1)
+
+
+def canonical(model, pts: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """Tree models: each point replaced by the point of its split region nearest ``x0``."""
+    trees = model.estimators_ if hasattr(model, "estimators_") else [model]
+    out = pts.copy()
+    for j in range(pts.shape[1]):
+        th = np.unique(np.concatenate([t.tree_.threshold[t.tree_.feature == j] for t in trees]))
+        side = pts[:, [j]] > th[None, :]
+        grid = np.arange(HI + 1, dtype=float)
+        gside = grid[:, None] > th[None, :]
+        for i in range(len(pts)):
+            same = (gside == side[i]).all(axis=1)
+            cand = grid[same]
+            out[i, j] = cand[np.argmin(np.abs(cand - x0[j]))]
+    return out
+
+
+def _denied(model, X, n=3):
+    idx = np.nonzero(model.predict(X) == 0)[0]
+    return [X.iloc[[i]] for i in idx[:n]]
+
+
+def _vals(ex) -> np.ndarray:
+    return ex.counterfactual[NAMES].to_numpy(dtype=float)[0]
+
+
+def _check_items(model, exs, desired=1):
+    for ex in exs:
+        assert ex.status == "optimal", ex
+        assert model.predict(ex.counterfactual)[0] == desired
+
+
+X, MODELS = _models()
+
+
+@pytest.mark.parametrize("kind", ["tree", "forest", "linear"])
+def test_support_cuts_match_enumeration(kind):
+    model = MODELS[kind]
+    rec = mipcf.Recourse(model, _schema(X), cost="l1", scale=WEIGHTS, data=X)
+    cases = 0
+    for row in _denied(model, X):
+        x0 = row.to_numpy(dtype=float)[0]
+        grid = Grid(model, x0, 1)
+        exs = rec.explain(row, k=4, diversity="support")
+        _check_items(model, exs)
+        allowed = np.ones(len(grid.pts), bool)
+        for i, ex in enumerate(exs):
+            assert ex.cost == pytest.approx(grid.best(allowed), abs=1e-6), (kind, i)
+            s = exs.supports[i]
+            assert s == frozenset(n for n, a, b in zip(NAMES, x0, _vals(ex)) if a != b)
+            for earlier in exs.supports[:i]:
+                assert not earlier <= s  # never a superset of an earlier support
+            allowed &= ~grid.support_mask(s)
+            cases += 1
+        if len(exs) < 4:
+            assert exs.stop_reason == NO_MORE and grid.best(allowed) is None
+    assert cases >= 6
+
+
+@pytest.mark.parametrize("kind", ["forest", "linear"])
+def test_disjoint_cuts_share_no_feature(kind):
+    model = MODELS[kind]
+    rec = mipcf.Recourse(model, _schema(X), cost="l1", scale=WEIGHTS, data=X)
+    for row in _denied(model, X):
+        x0 = row.to_numpy(dtype=float)[0]
+        grid = Grid(model, x0, 1)
+        exs = rec.explain(row, k=4, diversity="disjoint")
+        _check_items(model, exs)
+        used: set = set()
+        for i, ex in enumerate(exs):
+            allowed = ~grid.changed[:, [NAMES.index(n) for n in used]].any(axis=1) if used else \
+                np.ones(len(grid.pts), bool)
+            assert ex.cost == pytest.approx(grid.best(allowed), abs=1e-6)
+            assert not (exs.supports[i] & used)
+            used |= exs.supports[i]
+        if len(exs) < 4:
+            allowed = ~grid.changed[:, [NAMES.index(n) for n in used]].any(axis=1)
+            assert exs.stop_reason == NO_MORE and grid.best(allowed) is None
+
+
+@pytest.mark.parametrize("kind", ["tree", "forest", "linear"])
+def test_distance_cuts_keep_min_distance(kind):
+    model = MODELS[kind]
+    delta = 1.5
+    rec = mipcf.Recourse(model, _schema(X), cost="l1", scale=WEIGHTS, data=X)
+    for row in _denied(model, X, n=2):
+        x0 = row.to_numpy(dtype=float)[0]
+        grid = Grid(model, x0, 1)
+        # tree answers are the cheapest point of their split region (see mipcf.diversity)
+        pts = grid.pts if kind == "linear" else canonical(model, grid.pts, x0)
+        cost = (np.abs(pts - x0) * grid.w).sum(axis=1)
+        exs = rec.explain(row, k=3, diversity="distance", min_distance=delta)
+        _check_items(model, exs)
+        got = [_vals(ex) for ex in exs]
+        allowed = np.ones(len(pts), bool)
+        for i, ex in enumerate(exs):
+            m = grid.ok & allowed
+            assert ex.cost == pytest.approx(cost[m].min(), abs=1e-6)
+            for g in got[:i]:
+                assert (np.abs(got[i] - g) * grid.w).sum() >= delta - 1e-9
+            allowed &= (np.abs(pts - got[i]) * grid.w).sum(axis=1) >= delta - 1e-9
+        if len(exs) < 3:
+            assert exs.stop_reason == NO_MORE and not (grid.ok & allowed).any()
+
+
+@pytest.mark.parametrize("kind,cost", [("forest", "l1"), ("linear", "l1"), ("forest", "l0"), ("tree", "linf")])
+def test_max_changes_equals_grid_oracle(kind, cost):
+    model = MODELS[kind]
+    for m in (1, 2):
+        rec = mipcf.Recourse(model, _schema(X), cost=cost, scale=WEIGHTS, data=X, max_changes=m)
+        for row in _denied(model, X, n=2):
+            x0 = row.to_numpy(dtype=float)[0]
+            grid = Grid(model, x0, 1)
+            d = np.abs(grid.pts - x0) * grid.w
+            c = {"l1": d.sum(axis=1), "l0": grid.changed.sum(axis=1), "linf": d.max(axis=1)}[cost]
+            ex = rec.explain(row)
+            allowed = grid.ok & (grid.changed.sum(axis=1) <= m)
+            if not allowed.any():
+                assert ex.status == "infeasible"
+                continue
+            assert ex.status == "optimal"
+            assert model.predict(ex.counterfactual)[0] == 1
+            assert len(ex.changes) <= m
+            assert ex.cost == pytest.approx(c[allowed].min(), abs=1e-6)
+
+
+def test_max_changes_zero_is_certified_infeasible():
+    model = MODELS["linear"]
+    rec = mipcf.Recourse(model, _schema(X), max_changes=0)
+    assert rec.explain(_denied(model, X, 1)[0]).status == "infeasible"
+    with pytest.raises(ValueError, match="max_changes"):
+        mipcf.Recourse(model, _schema(X), max_changes=-1)
+
+
+def test_pure_l0_support_list_with_pruning_shortcut():
+    """Pure l0 on a forest takes the exhaustive single-change shortcut; cuts must still hold."""
+    model = MODELS["forest"]
+    rec = mipcf.Recourse(model, _schema(X), cost="l0", data=X)
+    for row in _denied(model, X, n=2):
+        x0 = row.to_numpy(dtype=float)[0]
+        grid = Grid(model, x0, 1, l0=1.0, l1=0.0)
+        exs = rec.explain(row, k=5, diversity="support")
+        _check_items(model, exs)
+        allowed = np.ones(len(grid.pts), bool)
+        for i, ex in enumerate(exs):
+            assert ex.cost == pytest.approx(grid.best(allowed))
+            allowed &= ~grid.support_mask(exs.supports[i])
+        if len(exs) < 5:
+            assert grid.best(allowed) is None
+
+
+def test_ortools_gives_the_same_cost_sequences():
+    model = MODELS["forest"]
+    row = _denied(model, X, 1)[0]
+    for div, md in (("support", None), ("distance", 1.5)):
+        a = mipcf.Recourse(model, _schema(X), scale=WEIGHTS).explain(row, k=3, diversity=div, min_distance=md)
+        b = mipcf.Recourse(model, _schema(X), scale=WEIGHTS, solver="ortools").explain(
+            row, k=3, diversity=div, min_distance=md)
+        assert a.costs == pytest.approx(b.costs, abs=1e-6)
+
+
+def test_explanations_object_and_validation():
+    model = MODELS["linear"]
+    rec = mipcf.Recourse(model, _schema(X), scale=WEIGHTS)
+    row = _denied(model, X, 1)[0]
+    single = rec.explain(row)          # k=1 compiled without indicators, then k=3 recompiles
+    exs = rec.explain(row, k=3)
+    assert isinstance(single, mipcf.Explanation) and exs[0].cost == pytest.approx(single.cost)
+    frame = exs.to_frame()
+    assert list(frame.index) == list(range(1, len(exs) + 1))
+    assert list(frame["cost"]) == pytest.approx(exs.costs)
+    assert exs.costs == sorted(exs.costs)
+    assert rec.explain(row).cost == pytest.approx(single.cost)  # cut rows were removed again
+    with pytest.raises(ValueError, match="min_distance"):
+        rec.explain(row, k=2, diversity="distance")
+    with pytest.raises(ValueError, match="diversity"):
+        rec.explain(row, k=2, diversity="nope")
+    with pytest.raises(ValueError, match="k must"):
+        rec.explain(row, k=0)
+    accepted = X[model.predict(X) == 1].iloc[[0]]
+    done = rec.explain(accepted, desired_class=1, k=3)
+    assert len(done) == 1 and done[0].cost == 0.0 and "already" in done.stop_reason
