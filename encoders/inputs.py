@@ -140,7 +140,34 @@ class DiscreteInput:
         return LinExpr.sum(ind for ind, v in zip(self.indicators, z32) if v > level)
 
 
-ModelInput = NumericInput | DiscreteInput
+@dataclass
+class CategoryInput:
+    """A column of category labels (text): ``labels[l]`` when ``indicators[l]`` is 1.
+
+    Models compute on numbers, so only an encoding step in front of the model (a
+    ``OneHotEncoder`` or ``OrdinalEncoder`` in a Pipeline, see :mod:`encoders.pipeline`)
+    can consume it; a model fed with it directly raises :class:`UnsupportedModelError`.
+    """
+
+    labels: Sequence
+    indicators: Sequence[LinExpr]
+    name: str = ""
+
+    def _refuse(self):
+        from . import UnsupportedModelError
+        return UnsupportedModelError(
+            f"column {self.name!r} holds text levels; the model needs numbers — wrap it in a "
+            "Pipeline with a OneHotEncoder/OrdinalEncoder, or one-hot encode the column in the data")
+
+    @property
+    def expr(self) -> LinExpr:
+        raise self._refuse()
+
+    def right_of(self, t: float, strict: bool = False, float32: bool = True) -> LinExpr:
+        raise self._refuse()
+
+
+ModelInput = NumericInput | DiscreteInput | CategoryInput
 
 
 @dataclass
