@@ -96,6 +96,12 @@ class CompiledProblem:
                 q.offset += _interval_cost(q.c, self.encoding.levels[fv.var], float(values[fv.feature.name]), weight)
         return q
 
+    @property
+    def _free_points(self) -> bool:
+        """A plausibility block needs the solver's point itself, not only its split intervals."""
+        pl = self.extra.get("plausibility")
+        return pl is not None and pl.needs_points
+
     def decode(self, x: np.ndarray, q: Query) -> dict[str, Any]:
         """Per-feature values of a solver point, snapped onto the sides of splits it chose."""
         lo_snap, hi_snap = {}, {}
@@ -114,7 +120,7 @@ class CompiledProblem:
                 lo = max(lo_snap.get(fv.var, -INF), q.lb[fv.var])
                 hi = min(hi_snap.get(fv.var, INF), q.ub[fv.var])
                 x0 = float(q.values[f.name])
-                if fv.var in self.encoding.levels:
+                if fv.var in self.encoding.levels and not self._free_points:
                     v = x0  # the model sees only the interval: its point nearest the factual is best
                 elif abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):
                     v = x0  # a solver tolerance must not turn "unchanged" into a tiny change
@@ -125,7 +131,8 @@ class CompiledProblem:
 
 
 def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None,
-                    scm: Any = None, changes: bool = False, max_changes: int | None = None) -> CompiledProblem:
+                    scm: Any = None, changes: bool = False, max_changes: int | None = None,
+                    plausibility: Any = None) -> CompiledProblem:
     """Build the MILP: feature columns, cost structure, then the model's encoding.
 
     ``changes`` adds a binary change indicator per feature (``FeatureVars.changed``; 0 forces
@@ -149,10 +156,18 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
         with milp.block("scm"):
             causal = encode_scm(milp, schema, fvars, inputs, scm)
         inputs = causal.inputs
+    if plausibility is not None:  # e.g. reserve its split levels so the model's thermometers carry them
+        plausibility.prepare(milp, inputs)
     encoding = encoders.encode_model(milp, model, inputs, schema.columns, name="model", **(encoder_options or {}))
     with milp.block("decision"):
         decision_rows, decision_const = _decision_rows(milp, encoding)
-    interval = [] if causal is not None else _interval_features(fvars, encoding, cost)
+    extra = {}
+    if plausibility is not None:  # mipcf.plausibility: data-manifold rows over the same inputs
+        with milp.block("plausibility"):
+            plausibility.encode(milp, inputs, fvars, encoding)
+        extra["plausibility"] = plausibility
+    free_points = plausibility is not None and plausibility.needs_points
+    interval = [] if causal is not None or free_points else _interval_features(fvars, encoding, cost)
     with milp.block("cost"):
         c = _cost_block(milp, fvars, cost, skip_l1={id(fv) for fv, _ in interval},
                         indicators=changes or max_changes is not None)
@@ -161,7 +176,7 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
                         name="max_changes")
         split_rows = [] if causal is not None else _split_rows(milp, fvars, encoding, cost)
     return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal,
-                           interval, split_rows)
+                           interval, split_rows, extra=extra)
 
 
 # ---- feature columns ------------------------------------------------------------------

@@ -40,6 +40,10 @@ class Recourse:
         accepts (repaired toward the person) and fix every split and leaf that cannot beat
         it; proofs stay exact, solves get much faster
     max_changes : at most this many features may change (any cost; a sparsity limit)
+    plausibility : optional :class:`mipcf.IsolationForestConstraint` or
+        :class:`mipcf.SupportConstraint` (see :mod:`mipcf.plausibility`): the counterfactual
+        must also lie on the data manifold; re-checked on every answer and reported in
+        ``Explanation.extra["plausibility"]``
 
     The MILP is compiled on first use and reused for every person.
     """
@@ -49,7 +53,7 @@ class Recourse:
                  time_limit: float | None = 60.0, mip_gap: float = 0.0, threads: int | None = 1,
                  seed: int = 0, normalize: str | None = None, data: pd.DataFrame | None = None,
                  scm: Any = None, encoder_options: Mapping[str, Any] | None = None,
-                 prune: bool = True, max_changes: int | None = None) -> None:
+                 prune: bool = True, max_changes: int | None = None, plausibility: Any = None) -> None:
         encoders.check_supported(model)  # fail at construction, naming the type, not mid-batch
         self.model = model
         self.schema = schema
@@ -70,6 +74,8 @@ class Recourse:
             raise ValueError(f"max_changes must be a non-negative integer, got {max_changes!r}")
         self.max_changes = None if max_changes is None else int(max_changes)
         self._changes = False  # compile per-feature change indicators (diversity asks for them)
+        self.plausibility = plausibility
+        self._plaus = None  # the fitted block of ``plausibility`` (mipcf.plausibility.bind)
         self._problem: CompiledProblem | None = None
         self._solver = None
         self._pruner = None
@@ -77,14 +83,18 @@ class Recourse:
     # joblib / dask ship the object to workers; the loaded solver is rebuilt there
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_problem"] = state["_solver"] = state["_pruner"] = None
+        state["_problem"] = state["_solver"] = state["_pruner"] = state["_plaus"] = None
         return state
 
     @property
     def problem(self) -> CompiledProblem:
         if self._problem is None:
+            if self.plausibility is not None:
+                from .plausibility import bind
+                self._plaus = bind(self.plausibility, self.model, self.schema, self.cost_spec, self.data)
             self._problem = compile_problem(self.model, self.schema, self.cost_spec, self.encoder_options,
-                                            scm=self.scm, changes=self._changes, max_changes=self.max_changes)
+                                            scm=self.scm, changes=self._changes, max_changes=self.max_changes,
+                                            plausibility=self._plaus)
         return self._problem
 
     @property
@@ -139,7 +149,8 @@ class Recourse:
 
     def _pruner_for(self):
         if self._pruner is None and self.prune and self.data is not None and self.scm is None \
-                and self.problem.encoding.leaf_boxes is not None:
+                and self.problem.encoding.leaf_boxes is not None \
+                and not (self._plaus is not None and self._plaus.needs_points):  # radii/intervals assume split edges
             from .pruning import Pruner
             self._pruner = Pruner(self.problem, self.model, self.schema, self.data)
         return self._pruner
@@ -154,6 +165,10 @@ class Recourse:
         start = pruner.incumbent(row, values, desired, p.query(values, idx)) if pruner else None
         if start is not None and not self._admits(start[0], values, extra):
             start = None  # the incumbent breaks a sparsity limit or a cut: no bound from it
+        pl = self._plaus
+        if start is not None and pl is not None and \
+                not pl.incumbent_ok(self.schema.frame_from_values(start[0], row), desired):
+            start = None  # an implausible incumbent bounds nothing under the plausibility rows
         deadline = time.perf_counter() + self.time_limit if self.time_limit else None
         if start is not None and start[1] <= start[2] * (1 + GAP_TOL):
             self._take_incumbent(ex, row, values, start, start[2])
@@ -162,6 +177,7 @@ class Recourse:
             return
         for factor in MARGIN_RETRIES:
             q = p.query(values, idx, factor)
+            info = pl.bound(q, values, desired, factor) if pl is not None else {}
             if extra is not None:
                 q = extra.extend(q, values)
             res = self._solve_query(q, values, start, pruner, deadline, ex,
@@ -179,6 +195,8 @@ class Recourse:
             cf = self.schema.frame_from_values(after, row)
             if self.model.predict(cf)[0] != desired:
                 continue  # a solver tolerance let a rejected point through: ask for a wider margin
+            if pl is not None and not pl.accepts(cf, desired):
+                continue  # same for the plausibility rows
             ex.counterfactual = cf
             ex.extra["action"] = action
             if p.causal is not None:
@@ -189,12 +207,20 @@ class Recourse:
                 return
             self._set_bound(ex, res.bound, res.status)
             ex.extra.update(res.extra)
+            if pl is not None:
+                ex.extra["plausibility"] = pl.report(cf, desired)
+                if hasattr(pl, "certified") and not pl.certified(ex.cost, info):
+                    ex.status, ex.bound, ex.gap = st.FEASIBLE, 0.0, 1.0 if ex.cost else 0.0
+                    ex.message = (f"optimal over the {info['candidates']} nearest support candidates only; "
+                                  "raise max_candidates for a proof")
+                    return
             if factor > 1:
                 ex.message = f"decision margin widened x{factor:g} after the model rejected a solver point"
             return
         ex.status = st.ERROR
-        ex.message = ("every solver point was rejected by model.predict, even with wider margins; "
-                      "this is a bug in the encoding, please report it")
+        ex.message = ("every solver point was rejected by model.predict"
+                      + (" or the plausibility check" if pl is not None else "")
+                      + ", even with wider margins; this is a bug in the encoding, please report it")
 
     def _solve_query(self, q, values, start, pruner, deadline, ex: Explanation, backend=None):
         """One query, pruned by the incumbent when there is one (exact either way)."""
@@ -251,6 +277,8 @@ class Recourse:
         ex.extra["action"] = start[0]
         ex.cost = start[1]
         self._set_bound(ex, bound, st.FEASIBLE)
+        if self._plaus is not None:
+            ex.extra["plausibility"] = self._plaus.report(ex.counterfactual, ex.desired_class)
         ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"
 
     def explain_many(self, X: pd.DataFrame, desired_class: Any = None, n_jobs: int = 1,
