@@ -82,17 +82,23 @@ class NumericInput:
             return self.a * x + self.b
         return float(np.asarray(self.transform(np.array([x], dtype=float))).ravel()[0])
 
-    def cut(self, t: float, strict: bool = False) -> tuple[float, float]:
+    def cut(self, t: float, strict: bool = False, float32: bool = True) -> tuple[float, float]:
         """Raw-unit bounds for the split ``float32(z) <= t`` (``<`` when ``strict``).
 
         Returns ``(left_max, right_min)``: raw float64 values ``x <= left_max`` go left and
         ``x >= right_min`` go right, with ``right_min`` the next float64 (next integer for
         integer columns), so every raw value, the factual included, is on a known side.
+        With ``float32=False`` the model compares the float64 ``z`` itself (LightGBM on
+        float64 data).
         """
-        level = float(largest_float32_at_most(t, strict))
-        goes_left = lambda x: float(np.float32(self.forward(x))) <= level  # noqa: E731
+        if float32:
+            level = float(largest_float32_at_most(t, strict))
+            goes_left = lambda x: float(np.float32(self.forward(x))) <= level  # noqa: E731
+        else:
+            level = float(np.nextafter(t, -np.inf)) if strict else float(t)
+            goes_left = lambda x: self.forward(x) <= level  # noqa: E731
         if self.transform is None and self.a == 1.0 and self.b == 0.0:
-            left_max = float64_left_max(level)
+            left_max = float64_left_max(level) if float32 else level
         else:
             left_max = self._last_left(goes_left, level)
         right_min = float(np.nextafter(left_max, np.inf))
@@ -133,11 +139,18 @@ class DiscreteInput:
     def expr(self) -> LinExpr:
         return LinExpr.sum(ind * float(v) for ind, v in zip(self.indicators, self.values))
 
-    def right_of(self, t: float, strict: bool = False) -> LinExpr:
-        """Indicator expression (0/1) of ``float32(z) > t`` (``>=`` when ``strict``)."""
-        level = float(largest_float32_at_most(t, strict))
-        z32 = np.asarray(self.values, dtype=np.float32).astype(float)
-        return LinExpr.sum(ind for ind, v in zip(self.indicators, z32) if v > level)
+    def right_of(self, t: float, strict: bool = False, float32: bool = True) -> LinExpr:
+        """Indicator expression (0/1) of ``float32(z) > t`` (``>=`` when ``strict``).
+
+        With ``float32=False`` the float64 value itself is compared (LightGBM).
+        """
+        if float32:
+            level = float(largest_float32_at_most(t, strict))
+            z = np.asarray(self.values, dtype=np.float32).astype(float)
+        else:
+            level = float(np.nextafter(t, -np.inf)) if strict else float(t)
+            z = np.asarray(self.values, dtype=float)
+        return LinExpr.sum(ind for ind, v in zip(self.indicators, z) if v > level)
 
 
 @dataclass
@@ -209,6 +222,13 @@ class Encoding:
     # per-person bound tightening: called with the person's column bounds (lb, ub), may
     # tighten them in place (e.g. fix ReLU neurons that are stable over that box)
     tighten: Callable[[np.ndarray, np.ndarray], None] | None = None
+    # "class c has probability >= p" as one linear row: called with (c, p), returns
+    # (expr, rhs) meaning expr >= rhs; raises NotImplementedError where the model's
+    # probability is not monotone in one linear expression (multi-class softmax)
+    probability_row: Callable[[int, float], tuple[LinExpr, float]] | None = None
+    # True when expr is a sum of constants picked by integral binaries (forest averages),
+    # so expr == rhs in the MILP is expr == rhs in the model; else a margin is added
+    probability_exact: bool = False
 
     def class_index(self, label: object) -> int:
         hits = [i for i, c in enumerate(self.classes) if c == label or str(c) == str(label)]

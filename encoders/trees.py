@@ -27,9 +27,9 @@ class TreeArrays:
     right: np.ndarray
     value: np.ndarray
 
-    def apply(self, Z: np.ndarray, strict: bool) -> np.ndarray:
-        """Leaf reached by each row, with the model's float32 comparison."""
-        Z32 = np.asarray(Z, dtype=np.float32)
+    def apply(self, Z: np.ndarray, strict: bool, float32: bool = True) -> np.ndarray:
+        """Leaf reached by each row, with the model's float32 (or float64) comparison."""
+        Z32 = np.asarray(Z, dtype=np.float32 if float32 else np.float64)
         node = np.zeros(Z32.shape[0], dtype=np.int64)
         active = self.feature[node] >= 0
         while active.any():
@@ -47,7 +47,15 @@ class TreeEnsembleDef:
     """``scores = init + sum_t weight_t * value_t[leaf_t(z)]``.
 
     ``decision`` is ``"argmax"`` (scores per class, ties to the first) or ``"sign"``
-    (one score; class 1 iff score > 0, as a binary margin). ``strict`` marks ``z < t`` splits.
+    (one score; class 1 iff score > 0, as a binary margin). ``strict`` marks ``z < t`` splits;
+    ``float32`` says the model rounds inputs to float32 before comparing (sklearn, XGBoost),
+    else it compares the float64 value (LightGBM on float64 data).
+
+    ``proba`` says how class probabilities follow from the scores: ``"mean"`` (they are the
+    scores: averaged leaf distributions), ``"sigmoid"`` (binary: P(class 1) =
+    expit(proba_scale * score)), ``"softmax"`` (multi-class), or ``None`` (unknown).
+    ``margin``, when set, is the decision gap the formulation must keep (models that sum
+    leaf values in float32 need more than the default).
     """
 
     trees: list[TreeArrays]
@@ -58,11 +66,15 @@ class TreeEnsembleDef:
     strict: bool = False
     tie_ok: bool = False  # "sign" models that predict class 1 on score == 0 as well
     extra: dict = field(default_factory=dict)
+    float32: bool = True
+    proba: str | None = None
+    proba_scale: float = 1.0
+    margin: float | None = None
 
     def raw_scores(self, Z: np.ndarray) -> np.ndarray:
         out = np.tile(self.init.astype(float), (np.asarray(Z).shape[0], 1))
         for w, tree in zip(self.weights, self.trees):
-            out += w * tree.value[tree.apply(Z, self.strict)]
+            out += w * tree.value[tree.apply(Z, self.strict, self.float32)]
         return out
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
@@ -88,7 +100,8 @@ def read_decision_tree(model: object) -> TreeEnsembleDef:
     if getattr(model, "n_outputs_", 1) != 1:
         raise ValueError("multi-output trees are not supported")
     tree = _sklearn_tree(model, normalise=True)
-    return TreeEnsembleDef([tree], np.ones(1), np.zeros(tree.value.shape[1]), np.asarray(model.classes_))
+    return TreeEnsembleDef([tree], np.ones(1), np.zeros(tree.value.shape[1]), np.asarray(model.classes_),
+                           proba="mean")
 
 
 def read_forest(model: object) -> TreeEnsembleDef:
@@ -98,7 +111,7 @@ def read_forest(model: object) -> TreeEnsembleDef:
     trees = [_sklearn_tree(e, normalise=True) for e in model.estimators_]
     n = len(trees)
     return TreeEnsembleDef(trees, np.full(n, 1.0 / n), np.zeros(trees[0].value.shape[1]),
-                           np.asarray(model.classes_))
+                           np.asarray(model.classes_), proba="mean")
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,7 +127,7 @@ class SplitLevels:
 
 
 def _numeric_levels(milp: MILP, inp: NumericInput, thresholds: np.ndarray, strict: bool,
-                    cuts: list[Cut], levels_out: dict, name: str) -> SplitLevels:
+                    cuts: list[Cut], levels_out: dict, name: str, float32: bool = True) -> SplitLevels:
     """Thermometer binaries for one numeric input, tied to its column by two hull rows.
 
     With levels ``(L_i, R_i)`` ascending and ``y_i`` = "right of level i", the column lies in
@@ -122,7 +135,7 @@ def _numeric_levels(milp: MILP, inp: NumericInput, thresholds: np.ndarray, stric
     ``x <= L_1 + sum_i y_i (L_{i+1} - L_i)`` say exactly that and describe the convex hull
     of the union of intervals, far tighter than two big-M rows per split.
     """
-    by_threshold = {float(t): inp.cut(float(t), strict) for t in thresholds}
+    by_threshold = {float(t): inp.cut(float(t), strict, float32) for t in thresholds}
     shared = _split_cache(milp).get(inp.var)
     if shared is not None and set(by_threshold.values()) <= shared.keys():
         # a thermometer of this column exists (an earlier encode_trees on this MILP reserved
@@ -172,11 +185,12 @@ def reserve_splits(milp: MILP, inp: NumericInput, thresholds: Sequence[float], s
     _split_reserve(milp).setdefault(inp.var, set()).update(inp.cut(float(t), strict) for t in thresholds)
 
 
-def _discrete_levels(inp: DiscreteInput, thresholds: np.ndarray, strict: bool) -> SplitLevels:
+def _discrete_levels(inp: DiscreteInput, thresholds: np.ndarray, strict: bool,
+                     float32: bool = True) -> SplitLevels:
     right, key = [], {}
     for t in thresholds:
         key[float(t)] = len(right)
-        right.append(inp.right_of(float(t), strict))
+        right.append(inp.right_of(float(t), strict, float32))
     return SplitLevels(right, key)
 
 
@@ -194,9 +208,10 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
     for f, ts in sorted(used.items()):
         inp, ts_arr = inputs[f], np.array(sorted(ts))
         if isinstance(inp, NumericInput):
-            levels[f] = _numeric_levels(milp, inp, ts_arr, definition.strict, cuts, levels_out, name)
+            levels[f] = _numeric_levels(milp, inp, ts_arr, definition.strict, cuts, levels_out, name,
+                                        definition.float32)
         else:
-            levels[f] = _discrete_levels(inp, ts_arr, definition.strict)
+            levels[f] = _discrete_levels(inp, ts_arr, definition.strict, definition.float32)
 
     n_out = definition.trees[0].value.shape[1]
     score_idx: list[np.ndarray] = []
@@ -206,25 +221,59 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
         leaves, lam = _encode_one_tree(milp, tree, levels, f"{name}.tree{k}")
         score_idx.append(lam)
         score_coef.append(w * tree.value[leaves])
-        lo, hi = _leaf_boxes(tree, leaves, inputs, definition.strict)
+        lo, hi = _leaf_boxes(tree, leaves, inputs, definition.strict, definition.float32)
         boxes_lo.append(lo)
         boxes_hi.append(hi)
     idx = np.concatenate(score_idx)
     coef = np.concatenate(score_coef, axis=0)
-    raw = [LinExpr(idx, coef[:, c], float(definition.init[c])) for c in range(n_out)]
+    # boosting stores one class per tree: leave its zero columns out of the other scores
+    raw = [LinExpr(idx[coef[:, c] != 0], coef[coef[:, c] != 0, c], float(definition.init[c]))
+           for c in range(n_out)]
     scores = [LinExpr(), raw[0]] if definition.decision == "sign" else raw
     spread = float(np.sum(np.abs(definition.weights)[:, None] * 1.0)) if n_out else 1.0
     margin = 1e-6 * max(1.0, spread / max(len(definition.trees), 1))
     if definition.decision == "sign" and definition.tie_ok:
         margin = 1e-6
+    if definition.margin is not None:
+        margin = max(margin, float(definition.margin))
     boxes = (idx, np.concatenate(boxes_lo), np.concatenate(boxes_hi))
     return Encoding(scores, definition.classes, margin, cuts, name=name, levels=_cut_only(levels_out, inputs),
                     leaf_boxes=boxes, inputs=list(inputs),
-                    exact_ties=not (definition.decision == "sign" and definition.tie_ok))
+                    exact_ties=not (definition.decision == "sign" and definition.tie_ok),
+                    probability_row=_probability_row(definition, scores),
+                    probability_exact=definition.proba == "mean")
+
+
+def _probability_row(definition: TreeEnsembleDef, scores: list[LinExpr]):
+    """``P(class c) >= p`` as ``expr >= rhs``, or None when the model has no probabilities."""
+    kind = definition.proba
+    if kind is None:
+        return None
+
+    def row(c: int, p: float) -> tuple[LinExpr, float]:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"probability threshold {p} is not in [0, 1]")
+        if kind == "mean":  # averaged leaf distributions: the scores are the probabilities
+            return scores[c], float(p)
+        if kind == "sigmoid":  # P(1) = expit(a s), P(0) = expit(-a s): s (or -s) >= logit(p) / a
+            return sigmoid_row(scores, c, p, definition.proba_scale)
+        raise NotImplementedError(
+            f"a probability threshold needs P(class) linear or monotone in one score; "
+            f"{kind} probabilities over {len(scores)} classes are not (use a binary model)")
+    return row
+
+
+def sigmoid_row(scores: list[LinExpr], c: int, p: float, scale: float = 1.0) -> tuple[LinExpr, float]:
+    """Binary models with P(class 1) = expit(scale * (scores[1] - scores[0]))."""
+    if p >= 1.0:
+        raise ValueError("a logistic model never reaches probability 1; use a threshold below 1")
+    if p <= 0.0:
+        return scores[c] - scores[1 - c], -np.inf
+    return scores[c] - scores[1 - c], float(np.log(p) - np.log1p(-p)) / scale
 
 
 def _leaf_boxes(tree: TreeArrays, leaves: np.ndarray, inputs: Sequence[ModelInput],
-                strict: bool) -> tuple[np.ndarray, np.ndarray]:
+                strict: bool, float32: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per leaf (in ``leaves`` order), the box of input values that reach it."""
     n = len(inputs)
     lo_all = np.full((tree.feature.size, n), -np.inf)
@@ -238,7 +287,7 @@ def _leaf_boxes(tree: TreeArrays, leaves: np.ndarray, inputs: Sequence[ModelInpu
             continue
         key = (f, float(tree.threshold[node]))
         if key not in cut_cache:
-            cut_cache[key] = _raw_cut(inputs[f], key[1], strict)
+            cut_cache[key] = _raw_cut(inputs[f], key[1], strict, float32)
         left_max, right_min = cut_cache[key]
         for child in (int(tree.left[node]), int(tree.right[node])):
             lo_all[child], hi_all[child] = lo_all[node], hi_all[node]
@@ -248,10 +297,13 @@ def _leaf_boxes(tree: TreeArrays, leaves: np.ndarray, inputs: Sequence[ModelInpu
     return lo_all[leaves], hi_all[leaves]
 
 
-def _raw_cut(inp: ModelInput, t: float, strict: bool) -> tuple[float, float]:
+def _raw_cut(inp: ModelInput, t: float, strict: bool, float32: bool = True) -> tuple[float, float]:
     if isinstance(inp, NumericInput):
-        return inp.cut(t, strict)
-    level = float(largest_float32_at_most(t, strict))
+        return inp.cut(t, strict, float32)
+    if float32:
+        level = float(largest_float32_at_most(t, strict))
+    else:
+        level = float(np.nextafter(t, -np.inf)) if strict else float(t)
     return level, float(np.nextafter(level, np.inf))
 
 
