@@ -56,7 +56,20 @@ class Explanation:
                 "solve_time": self.solve_time, "wall_time": self.wall_time, "solver": self.solver,
                 "n_changes": len(ch), "changes": "; ".join(f"{r.feature}: {r.before} -> {r.after}"
                                                           for r in ch.itertuples()),
-                "message": self.message}
+                "message": self.message, **self._plausibility_summary()}
+
+    def _plausibility_summary(self) -> dict[str, Any]:
+        """With a plausibility constraint: its score (isolation: decision_function; support:
+        distance to the k-th nearest desired-class point) next to the cost."""
+        pl = self.extra.get("plausibility")
+        if not pl:
+            return {}
+        out = {"plausibility": pl.get("score"), "plausibility_kind": pl.get("kind")}
+        if "inlier" in pl:
+            out["inlier"] = pl["inlier"]
+        if "support" in pl:
+            out["support"] = pl["support"]
+        return out
 
     def __repr__(self) -> str:
         head = f"Explanation(status={self.status!r}, cost={self.cost:.6g}, gap={self.gap:.3g}"
