@@ -3,8 +3,10 @@
 from . import status
 from .costs import CostSpec, make_cost
 from .explanation import Explanation
+from .plausibility import IsolationForestConstraint, SupportConstraint
 from .recourse import Recourse
 from .schema import Feature, Schema, SchemaError
 
 __version__ = "0.1.0"
-__all__ = ["Schema", "Feature", "SchemaError", "Recourse", "Explanation", "CostSpec", "make_cost", "status"]
+__all__ = ["Schema", "Feature", "SchemaError", "Recourse", "Explanation", "CostSpec", "make_cost", "status",
+           "IsolationForestConstraint", "SupportConstraint"]
