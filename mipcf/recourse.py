@@ -297,6 +297,12 @@ class Recourse:
         return explain_frame(self, X, desired_class, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                              progress=progress)
 
+    def audit(self, X: pd.DataFrame, group_by: Any = None, favorable_class: Any = None, n_jobs: int = 1):
+        """Recourse audit of a population: shares with recourse, certified no-recourse cases,
+        cost distribution and the gaps between groups (see :mod:`mipcf.audit`)."""
+        from .audit import audit
+        return audit(self, X, group_by=group_by, favorable_class=favorable_class, n_jobs=n_jobs)
+
 
 def _as_row(x: pd.DataFrame | pd.Series) -> pd.DataFrame:
     if isinstance(x, pd.Series):
