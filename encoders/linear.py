@@ -18,6 +18,7 @@ class LinearDef:
     W: np.ndarray  # (n_scores, n_inputs)
     b: np.ndarray  # (n_scores,)
     classes: np.ndarray
+    proba: str | None = None  # "sigmoid": binary P(class 1) = expit(score); "softmax"; None: none
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
         s = np.asarray(Z, dtype=float) @ self.W.T + self.b
@@ -30,7 +31,10 @@ def read_linear(model: object) -> LinearDef:
     """Read any fitted sklearn ``LinearClassifierMixin`` (LogisticRegression, LinearSVC, ...)."""
     W = np.atleast_2d(np.asarray(model.coef_, dtype=float))
     b = np.atleast_1d(np.asarray(model.intercept_, dtype=float)) * np.ones(W.shape[0])
-    return LinearDef(W, b, np.asarray(model.classes_))
+    logistic = type(model).__name__ in ("LogisticRegression", "LogisticRegressionCV") or \
+        (type(model).__name__ == "SGDClassifier" and getattr(model, "loss", "") == "log_loss")
+    proba = None if not logistic else ("sigmoid" if W.shape[0] == 1 else "softmax")
+    return LinearDef(W, b, np.asarray(model.classes_), proba)
 
 
 def encode_linear(milp: MILP, definition: LinearDef, inputs: Sequence[ModelInput],
@@ -46,4 +50,19 @@ def encode_linear(milp: MILP, definition: LinearDef, inputs: Sequence[ModelInput
         scores = rows
     magnitude = max(abs(lo) + abs(hi) for lo, hi in (s.bounds(milp.lb, milp.ub) for s in scores))
     margin = 1e-6 + 1e-9 * magnitude
-    return Encoding(scores, definition.classes, margin, name=name)
+    return Encoding(scores, definition.classes, margin, name=name,
+                    probability_row=_probability_row(definition, scores))
+
+
+def _probability_row(definition: LinearDef, scores: list[LinExpr]):
+    """Binary logistic models: P(class c) >= p iff the score difference >= logit(p)."""
+    if definition.proba is None:
+        return None
+
+    def row(c: int, p: float) -> tuple[LinExpr, float]:
+        if definition.proba != "sigmoid":
+            raise NotImplementedError("a probability threshold on a multi-class (softmax) linear model "
+                                      "is not a linear constraint; use a binary model")
+        from .trees import sigmoid_row
+        return sigmoid_row(scores, c, p)
+    return row

@@ -52,11 +52,15 @@ class _InputMap:
 class Pruner:
     """Finds an incumbent and fixes what cannot beat it, for one compiled problem."""
 
-    def __init__(self, problem: CompiledProblem, model: Any, schema: Schema, data: pd.DataFrame) -> None:
+    def __init__(self, problem: CompiledProblem, model: Any, schema: Schema, data: pd.DataFrame,
+                 min_probability: float | None = None) -> None:
         self.p, self.model, self.schema = problem, model, schema
         data = data[schema.columns]
         self.pool = data
         self.pool_pred = np.asarray(model.predict(data))
+        # Recourse(min_probability=p): an incumbent must reach p as well
+        self.min_probability = min_probability
+        self.pool_proba = None if min_probability is None else np.asarray(model.predict_proba(data))
         self.pool_values = feature_matrix(schema, data)
         self.maps = self._input_maps() if problem.encoding.leaf_boxes is not None else []
 
@@ -94,6 +98,8 @@ class Pruner:
         change.
         """
         mask = self.pool_pred == desired
+        if self.pool_proba is not None:
+            mask &= self.pool_proba[:, self._class_col(desired)] >= self.min_probability
         if not mask.any():
             return None
         cand = {k: v[mask] for k, v in self.pool_values.items()}
@@ -146,7 +152,7 @@ class Pruner:
         for j, v in trials:
             cand[self.schema.features[j].name][at:at + v.size] = v
             at += v.size
-        ok = np.asarray(self.model.predict(self._frame(cand, row))) == desired
+        ok = self._accepts(self._frame(cand, row), desired)
         if not ok.any():
             return None
         totals = np.where(ok, self.total(self.feature_costs(values, cand, q)), np.inf)
@@ -154,6 +160,16 @@ class Pruner:
         if not np.isfinite(totals[i]):
             return None
         return self._as_values({k: v[i] for k, v in cand.items()}), float(totals[i])
+
+    def _class_col(self, desired: Any) -> int:
+        return [i for i, c in enumerate(self.model.classes_) if c == desired][0]
+
+    def _accepts(self, frame: pd.DataFrame, desired: Any) -> np.ndarray:
+        """Rows the model gives ``desired`` (with probability >= min_probability when set)."""
+        ok = np.asarray(self.model.predict(frame)) == desired
+        if self.min_probability is not None:
+            ok &= np.asarray(self.model.predict_proba(frame))[:, self._class_col(desired)] >= self.min_probability
+        return ok
 
     def _frame(self, cand: dict[str, np.ndarray], row: pd.DataFrame) -> pd.DataFrame:
         """Rows like ``row`` holding ``cand`` (feature_matrix units), for one batched predict."""
@@ -188,7 +204,7 @@ class Pruner:
             name = self.schema.features[j].name
             trial = dict(current)
             trial[name] = values[name]
-            if self.model.predict(self.schema.frame_from_values(trial, row))[0] == desired:
+            if self._accepts(self.schema.frame_from_values(trial, row), desired)[0]:
                 current = trial
         return current
 
