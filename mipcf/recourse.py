@@ -44,16 +44,30 @@ class Recourse:
         :class:`mipcf.SupportConstraint` (see :mod:`mipcf.plausibility`): the counterfactual
         must also lie on the data manifold; re-checked on every answer and reported in
         ``Explanation.extra["plausibility"]``
+    intervention : with an SCM, ``"hard"`` (do(X := theta), the parents are cut) or
+        ``"additive"`` (X is shifted by theta - x and keeps responding to its parents)
+    robust : ``{"epsilon": e, "norm": "l1" | "l2" | "linf", "features": [...]}``: the action
+        must also work for every person whose noise lies within ``e`` of this person's
+        (linear models, linear SCM, additive interventions; without an SCM: an empty one)
+    min_probability : the counterfactual must also get the desired class with
+        ``predict_proba >= min_probability`` (trees, forests, binary boosting and binary
+        logistic models; re-checked with the model's ``predict_proba``)
 
     The MILP is compiled on first use and reused for every person.
     """
+
+    #: HiGHS options that make a solve of :meth:`to_pyomo`'s model exact (gap 0, tight tolerances)
+    PYOMO_HIGHS_OPTIONS = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9, "mip_feasibility_tolerance": 1e-7,
+                           "primal_feasibility_tolerance": 1e-7}
 
     def __init__(self, model: Any, schema: Schema, cost: str | Mapping[str, float] = "l1",
                  scale: str | Mapping[str, float] = "range", solver: str = "highs",
                  time_limit: float | None = 60.0, mip_gap: float = 0.0, threads: int | None = 1,
                  seed: int = 0, normalize: str | None = None, data: pd.DataFrame | None = None,
                  scm: Any = None, encoder_options: Mapping[str, Any] | None = None,
-                 prune: bool = True, max_changes: int | None = None, plausibility: Any = None) -> None:
+                 prune: bool = True, max_changes: int | None = None, intervention: str = "hard",
+                 robust: Mapping[str, Any] | None = None, plausibility: Any = None,
+                 min_probability: float | None = None) -> None:
         encoders.check_supported(model)  # fail at construction, naming the type, not mid-batch
         self.model = model
         self.schema = schema
@@ -66,8 +80,20 @@ class Recourse:
         self.seed = seed
         self.normalize = normalize
         self.data = data
+        if intervention not in ("hard", "additive"):
+            raise ValueError(f"intervention {intervention!r} is not 'hard' or 'additive'")
+        if robust is not None and scm is None:
+            from .causal import SCM
+            scm, intervention = SCM(), "additive"  # no causal links: the ball is around the features
         self.scm = scm
+        self.intervention = intervention
+        self.robust = None if robust is None else dict(robust)
         self.encoder_options = dict(encoder_options or {})
+        if min_probability is not None and not 0.0 <= float(min_probability) <= 1.0:
+            raise ValueError(f"min_probability {min_probability!r} is not in [0, 1]")
+        if min_probability is not None and not hasattr(model, "predict_proba"):
+            raise ValueError(f"min_probability needs a model with predict_proba; {type(model).__name__} has none")
+        self.min_probability = None if min_probability is None else float(min_probability)
         self.cost_spec = make_cost(schema, cost, scale, data, normalize)
         self.prune = prune
         if max_changes is not None and (int(max_changes) != max_changes or max_changes < 0):
@@ -94,7 +120,9 @@ class Recourse:
                 self._plaus = bind(self.plausibility, self.model, self.schema, self.cost_spec, self.data)
             self._problem = compile_problem(self.model, self.schema, self.cost_spec, self.encoder_options,
                                             scm=self.scm, changes=self._changes, max_changes=self.max_changes,
-                                            plausibility=self._plaus)
+                                            causal_options={"intervention": self.intervention,
+                                                            "robust": self.robust},
+                                            plausibility=self._plaus, min_probability=self.min_probability)
         return self._problem
 
     @property
@@ -105,7 +133,7 @@ class Recourse:
     def _backend(self):
         if self._solver is None:
             p = self.problem
-            self._solver = make_solver(self.solver, p.milp.arrays(p.c), self.options)
+            self._solver = make_solver(self.solver, p.milp.arrays(p.c), self.options, p.milp.blocks)
         return self._solver
 
     # ---- queries -----------------------------------------------------------------------
@@ -128,7 +156,7 @@ class Recourse:
         current = self.model.predict(row)[0]
         desired = self._desired(current, desired_class)
         ex = Explanation(st.ERROR, row, desired, solver=self.solver)
-        if current == desired:
+        if current == desired and self._meets_probability(row, desired):
             ex.status, ex.counterfactual, ex.cost, ex.bound, ex.gap = st.OPTIMAL, row.copy(), 0.0, 0.0, 0.0
             ex.message = "already predicted as the desired class"
         else:
@@ -147,12 +175,20 @@ class Recourse:
                 return c
         raise ValueError(f"desired_class {desired_class!r} is not one of the model's classes {classes}")
 
+    def _meets_probability(self, frame: pd.DataFrame, desired: Any) -> bool:
+        """``predict_proba`` of the desired class reaches ``min_probability`` (True without one)."""
+        if getattr(self, "min_probability", None) is None:
+            return True
+        k = [i for i, c in enumerate(self.model.classes_) if c == desired][0]
+        return bool(self.model.predict_proba(frame)[0, k] >= self.min_probability)
+
     def _pruner_for(self):
         if self._pruner is None and self.prune and self.data is not None and self.scm is None \
                 and self.problem.encoding.leaf_boxes is not None \
                 and not (self._plaus is not None and self._plaus.needs_points):  # radii/intervals assume split edges
             from .pruning import Pruner
-            self._pruner = Pruner(self.problem, self.model, self.schema, self.data)
+            self._pruner = Pruner(self.problem, self.model, self.schema, self.data,
+                                  min_probability=getattr(self, "min_probability", None))
         return self._pruner
 
     def _solve_into(self, ex: Explanation, row: pd.DataFrame, desired: Any, prune: bool = True,
@@ -193,7 +229,7 @@ class Recourse:
             action = p.decode(res.x, q)
             after = action if p.causal is None else p.causal.decode(res.x, q, action)
             cf = self.schema.frame_from_values(after, row)
-            if self.model.predict(cf)[0] != desired:
+            if self.model.predict(cf)[0] != desired or not self._meets_probability(cf, desired):
                 continue  # a solver tolerance let a rejected point through: ask for a wider margin
             if pl is not None and not pl.accepts(cf, desired):
                 continue  # same for the plausibility rows
@@ -280,6 +316,28 @@ class Recourse:
         if self._plaus is not None:
             ex.extra["plausibility"] = self._plaus.report(ex.counterfactual, ex.desired_class)
         ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"
+
+    def to_pyomo(self, x: pd.DataFrame | pd.Series, desired_class: Any = None):
+        """The recourse MILP of one person as a Pyomo ``ConcreteModel``.
+
+        Columns are ``model.x[j]`` (names in ``model.col_names``; a feature's value column is
+        named after the feature), one Pyomo block per part (features, model, decision, cost);
+        the objective is the cost. Add constraints and solve it with any Pyomo solver; the
+        result is then not verified by mipcf, so check it with ``model.predict`` yourself.
+        Decision margins are 1e-6, so solve with a feasibility tolerance of 1e-7 or less
+        (HiGHS: :attr:`PYOMO_HIGHS_OPTIONS`); HiGHS's MIP default (1e-6) can accept a tie.
+        """
+        from encoders.pyomo_export import to_pyomo
+
+        row = _as_row(x)
+        self.schema.validate_frame(row)
+        p = self.problem
+        values = factual_values(self.schema, row.iloc[0])
+        desired = self._desired(self.model.predict(row)[0], desired_class)
+        q = p.query(values, p.encoding.class_index(desired))
+        arrays = p.milp.arrays(p.c if q.c is None else q.c)
+        arrays.lb, arrays.ub, arrays.row_lo, arrays.row_hi = q.lb, q.ub, q.row_lo, q.row_hi
+        return to_pyomo(arrays, p.milp.blocks, q.offset)
 
     def explain_many(self, X: pd.DataFrame, desired_class: Any = None, n_jobs: int = 1,
                      backend: str = "joblib", scheduler: Any = None,

@@ -85,3 +85,44 @@ def test_results_reproducible_for_fixed_seed():
     denied = X[model.predict(X) == 0].head(3)
     runs = [mipcf.Recourse(model, schema, seed=7).explain_many(denied, desired_class=1) for _ in range(2)]
     pd.testing.assert_frame_equal(runs[0][list(X.columns)], runs[1][list(X.columns)])
+
+
+@pytest.mark.parametrize("kind", ["lr", "dt", "rf"])
+def test_pyomo_route_agrees_with_highspy(kind):
+    """solver='pyomo:appsi_highs' (the Pyomo export) and the exported model solve to the same cost."""
+    import pyomo.environ as pyo
+
+    X, y = _data(4)
+    model = MODELS[kind](4).fit(X, y)
+    schema = mipcf.Schema.from_frame(X, decrease_only=["c"])
+    direct = mipcf.Recourse(model, schema, cost="l1")
+    via = mipcf.Recourse(model, schema, cost="l1", solver="pyomo:appsi_highs")
+    denied = X[model.predict(X) == 0]
+    for i in range(3):
+        x = denied.iloc[[i]]
+        a, b = direct.explain(x, desired_class=1), via.explain(x, desired_class=1)
+        assert (a.status, b.status) == ("optimal", "optimal")
+        assert a.cost == pytest.approx(b.cost, rel=1e-6, abs=1e-7)
+        m = direct.to_pyomo(x, desired_class=1)
+        res = pyo.SolverFactory("appsi_highs").solve(m, options=mipcf.Recourse.PYOMO_HIGHS_OPTIONS)
+        assert str(res.solver.termination_condition) == "optimal"
+        assert pyo.value(m.obj) == pytest.approx(a.cost, rel=1e-6, abs=1e-7)
+
+
+def test_pyomo_model_takes_user_constraints():
+    """A user constraint on the exported model (feature 'a' may not move) changes the optimum."""
+    import pyomo.environ as pyo
+
+    X, y = _data(6)
+    model = LogisticRegression().fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    x = X[model.predict(X) == 0].iloc[[0]]
+    m = mipcf.Recourse(model, schema).to_pyomo(x, desired_class=1)
+    opt = pyo.SolverFactory("appsi_highs")
+    opt.solve(m, options=mipcf.Recourse.PYOMO_HIGHS_OPTIONS)
+    free = pyo.value(m.obj)
+    j = m.col_names.index("a")
+    m.user = pyo.Constraint(expr=m.x[j] == float(x.a.iloc[0]))
+    opt.solve(m, options=mipcf.Recourse.PYOMO_HIGHS_OPTIONS)
+    frozen = mipcf.Recourse(model, schema.with_actionability(immutable=["a"])).explain(x, desired_class=1)
+    assert pyo.value(m.obj) == pytest.approx(frozen.cost, rel=1e-6) and frozen.cost >= free
