@@ -1,0 +1,357 @@
+"""Plausibility constraints against independent oracles.
+
+Oracles: sklearn's own ``IsolationForest.predict`` / ``decision_function`` (for the reader),
+brute-force enumeration of tiny integer grids (every point, filtered by ``model.predict``,
+``iforest.predict`` or a direct count of training points within the radius, minimum cost
+computed here with numpy), and enumeration of the float32 cells cut out by the union of the
+model's and the forest's split thresholds for real-valued features.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import IsolationForest, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+import mipcf
+from encoders.isolation import read_isolation_forest
+from mipcf import status as st
+from mipcf.plausibility import evaluate, inlier_share, lof_scores, nearest_distance
+
+HI = 5  # integer grid 0..HI per feature
+
+
+# ---------------------------------------------------------------------------------------
+# reader
+
+
+@pytest.mark.parametrize("max_features", [1.0, 2, 0.5])
+@pytest.mark.parametrize("contamination", ["auto", 0.1])
+def test_reader_reproduces_sklearn_scores(max_features, contamination):
+    rs = np.random.RandomState(3)
+    X = rs.randn(300, 4) * [1, 10, 100, 0.01]
+    forest = IsolationForest(n_estimators=15, max_samples=64, max_features=max_features,
+                             contamination=contamination, random_state=1).fit(X)
+    d = read_isolation_forest(forest)
+    Z = np.r_[rs.randn(3000, 4) * [1.5, 15, 150, 0.015], X]
+    assert np.array_equal(d.score_samples(Z), forest.score_samples(Z))
+    assert np.array_equal(d.inlier(Z), forest.predict(Z) == 1)
+    # the linear row: D >= threshold decides like predict except within rounding of the threshold
+    D = d.path_length(Z)
+    far = np.abs(D - d.threshold) > 1e-9 * abs(d.threshold)
+    assert np.array_equal((D >= d.threshold)[far], (forest.predict(Z) == 1)[far])
+
+
+# ---------------------------------------------------------------------------------------
+# integer-grid oracle
+
+
+def _data(seed: int, n: int = 160) -> tuple[pd.DataFrame, np.ndarray]:
+    rs = np.random.RandomState(seed)
+    # a correlated cloud: the desired class sits in a diagonal band, so the nearest
+    # counterfactual is often off the band (an outlier)
+    a = rs.randint(0, HI + 1, n)
+    b = np.clip(a + rs.randint(-1, 2, n), 0, HI)
+    c = rs.randint(0, HI + 1, n)
+    X = pd.DataFrame({"a": a, "b": b, "c": c}).astype(float)
+    y = ((X.a + X.b + 0.5 * X.c + rs.randn(n)) > 6).astype(int).to_numpy()
+    return X, y
+
+
+GRID = np.array(list(itertools.product(range(HI + 1), repeat=3)), dtype=float)
+
+
+def _costs(x0: np.ndarray, G: np.ndarray, norm: str) -> np.ndarray:
+    d = np.abs(G - x0) / HI  # scale="range": every feature spans 0..HI
+    return {"l1": d.sum(axis=1), "linf": d.max(axis=1), "l0": (d > 0).sum(axis=1).astype(float)}[norm]
+
+
+def _models(seed: int):
+    return [DecisionTreeClassifier(max_depth=4, random_state=seed),
+            RandomForestClassifier(n_estimators=5, max_depth=3, random_state=seed),
+            LogisticRegression()]
+
+
+def _iforest_cases(n_seeds: int, per_model: int):
+    """Yield (model name, norm, recourse cost, oracle cost, unconstrained oracle cost, cf, forest, ...)."""
+    for seed in range(n_seeds):
+        X, y = _data(seed)
+        schema = mipcf.Schema.from_frame(X, increase_only=["c"] if seed % 2 else [])
+        for model in _models(seed):
+            model.fit(X, y)
+            G = pd.DataFrame(GRID, columns=X.columns)
+            ok_model = model.predict(G) == 1
+            norm = ["l1", "linf", "l0"][seed % 3]
+            plaus = mipcf.IsolationForestConstraint(n_estimators=10, max_samples=32, random_state=seed,
+                                                    desired_class=1)
+            rec = mipcf.Recourse(model, schema, cost=norm, data=X, plausibility=plaus)
+            plain = mipcf.Recourse(model, schema, cost=norm, data=X)
+            forest = None
+            denied = X[model.predict(X) == 0].drop_duplicates()
+            for i in range(min(per_model, len(denied))):
+                row = denied.iloc[[i]]
+                ex = rec.explain(row, desired_class=1)
+                if forest is None:
+                    forest = rec._plaus.forests[1][0]
+                    ok_forest = forest.predict(G) == 1
+                x0 = row.to_numpy(dtype=float)[0]
+                allowed = np.ones(len(G), bool) if seed % 2 == 0 else GRID[:, 2] >= x0[2]
+                cost = _costs(x0, GRID, norm)
+                best_plain = cost[ok_model & allowed].min(initial=np.inf)
+                best = cost[ok_model & ok_forest & allowed].min(initial=np.inf)
+                yield type(model).__name__, norm, ex, best, best_plain, forest, plain, row
+
+
+def _check_iforest(n_seeds: int, per_model: int) -> tuple[int, int]:
+    n, outliers = 0, 0
+    for name, norm, ex, best, best_plain, forest, plain, row in _iforest_cases(n_seeds, per_model):
+        n += 1
+        if not np.isfinite(best):
+            assert ex.status == st.INFEASIBLE, (name, norm, ex)
+            continue
+        assert ex.status == st.OPTIMAL, (name, norm, ex)
+        assert forest.predict(ex.counterfactual)[0] == 1, (name, norm)
+        assert ex.extra["plausibility"]["inlier"]
+        assert ex.cost == pytest.approx(best, abs=1e-6), (name, norm, row)
+        assert best >= best_plain - 1e-12  # never cheaper than the unconstrained optimum
+        if best > best_plain + 1e-9:
+            free = plain.explain(row, desired_class=1)
+            assert free.cost == pytest.approx(best_plain, abs=1e-6)
+            outliers += forest.predict(free.counterfactual)[0] == -1
+    return n, outliers
+
+
+def test_iforest_matches_grid_oracle():
+    n, outliers = _check_iforest(n_seeds=3, per_model=6)
+    assert n >= 40
+    assert outliers >= 1  # the constraint bites: some unconstrained optimum is an outlier
+
+
+@pytest.mark.slow
+def test_iforest_matches_grid_oracle_many():
+    n, outliers = _check_iforest(n_seeds=12, per_model=8)
+    assert n >= 200
+    assert outliers >= 5
+
+
+# ---------------------------------------------------------------------------------------
+# real-valued oracle: the float32 cells of the union of both models' thresholds
+
+
+def _thresholds(trees, feature_map=None) -> dict[int, set]:
+    out: dict[int, set] = {}
+    for k, est in enumerate(trees):
+        t = est.tree_
+        for node in np.nonzero(t.children_left >= 0)[0]:
+            f = int(t.feature[node])
+            if feature_map is not None:
+                f = int(feature_map[k][f])
+            out.setdefault(f, set()).add(float(t.threshold[node]))
+    return out
+
+
+def _last_left(t: float) -> float:
+    """Largest float64 whose float32 rounding is <= t (by bisection on float64 values)."""
+    lo, hi = t - 1e-3 * max(1.0, abs(t)), t + 1e-3 * max(1.0, abs(t))
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if float(np.float32(mid)) <= t:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _cell_points(x0: float, ts: list[float], lo: float, hi: float) -> list[float]:
+    """Per float32 cell between thresholds: its point nearest x0 (within [lo, hi])."""
+    edges = [_last_left(t) for t in sorted(ts)]
+    pts = []
+    bounds = [lo] + [np.nextafter(e, np.inf) for e in edges]
+    tops = edges + [hi]
+    for a, b in zip(bounds, tops):
+        a, b = max(a, lo), min(b, hi)
+        if a <= b:
+            pts.append(min(max(x0, a), b))
+    return pts
+
+
+def test_iforest_real_valued_cells_oracle():
+    rs = np.random.RandomState(7)
+    n = 200
+    a = rs.rand(n)
+    X = pd.DataFrame({"a": a, "b": np.clip(a + 0.15 * rs.randn(n), 0, 1), "c": rs.rand(n)})
+    y = ((X.a + X.b + 0.3 * X.c + 0.2 * rs.randn(n)) > 1.1).astype(int).to_numpy()
+    model = RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0).fit(X, y)
+    schema = mipcf.Schema.from_frame(X, immutable=["c"])
+    plaus = mipcf.IsolationForestConstraint(n_estimators=6, max_samples=32, random_state=0, desired_class=1)
+    rec = mipcf.Recourse(model, schema, cost="l1", data=X, plausibility=plaus)
+    denied = X[model.predict(X) == 0]
+    checked = 0
+    for i in range(12):
+        row = denied.iloc[[i]]
+        ex = rec.explain(row, desired_class=1)
+        forest = rec._plaus.forests[1][0]
+        ts = _thresholds(model.estimators_)
+        for f, s in _thresholds(forest.estimators_).items():
+            ts.setdefault(f, set()).update(s)
+        x0 = row.to_numpy(dtype=float)[0]
+        axes = [_cell_points(x0[j], sorted(ts.get(j, ())), float(X.iloc[:, j].min()), float(X.iloc[:, j].max()))
+                if j < 2 else [x0[j]] for j in range(3)]
+        G = pd.DataFrame(list(itertools.product(*axes)), columns=X.columns)
+        ok = (model.predict(G) == 1) & (forest.predict(G) == 1)
+        span = (X.max() - X.min()).to_numpy()
+        cost = (np.abs(G.to_numpy() - x0) / span).sum(axis=1)
+        best = cost[ok].min(initial=np.inf)
+        if not np.isfinite(best):
+            assert ex.status == st.INFEASIBLE
+            continue
+        assert ex.status == st.OPTIMAL, ex
+        assert forest.predict(ex.counterfactual)[0] == 1 and model.predict(ex.counterfactual)[0] == 1
+        assert ex.cost == pytest.approx(best, abs=1e-6)
+        checked += 1
+    assert checked >= 8
+
+
+def test_mlp_counterfactuals_are_inliers():
+    relu = pytest.importorskip("encoders.relu")
+    assert hasattr(relu, "encode_relu")
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = _data(1)
+    model = MLPClassifier(hidden_layer_sizes=(6,), max_iter=2000, random_state=0).fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    rec = mipcf.Recourse(model, schema, cost="l1", data=X, plausibility=mipcf.IsolationForestConstraint(
+        n_estimators=8, max_samples=32, random_state=0, desired_class=1))
+    G = pd.DataFrame(GRID, columns=X.columns)
+    denied = X[model.predict(X) == 0].drop_duplicates()
+    for i in range(min(5, len(denied))):
+        row = denied.iloc[[i]]
+        ex = rec.explain(row, desired_class=1)
+        forest = rec._plaus.forests[1][0]
+        best = _costs(row.to_numpy(float)[0], GRID, "l1")[(model.predict(G) == 1) & (forest.predict(G) == 1)].min(
+            initial=np.inf)
+        if not np.isfinite(best):
+            assert ex.status == st.INFEASIBLE
+            continue
+        assert ex.ok and forest.predict(ex.counterfactual)[0] == 1
+        assert ex.cost == pytest.approx(best, abs=1e-6)
+
+
+def test_user_forest_and_errors():
+    X, y = _data(2)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    forest = IsolationForest(n_estimators=5, max_samples=32, random_state=0).fit(X)
+    rec = mipcf.Recourse(model, schema, data=X, plausibility=mipcf.IsolationForestConstraint(forest=forest))
+    row = X[model.predict(X) == 0].iloc[[0]]
+    ex = rec.explain(row, desired_class=1)
+    assert ex.ok and forest.predict(ex.counterfactual)[0] == 1
+    assert "plausibility" in ex.summary() and ex.summary()["inlier"]
+    with pytest.raises(ValueError, match="needs training data"):
+        mipcf.Recourse(model, schema, plausibility=mipcf.IsolationForestConstraint()).explain(row, 1)
+    other = IsolationForest(n_estimators=3, random_state=0).fit(X.rename(columns={"a": "zz"}))
+    with pytest.raises(ValueError, match="zz"):
+        mipcf.Recourse(model, schema, data=X, plausibility=mipcf.IsolationForestConstraint(forest=other)).explain(row, 1)
+    with pytest.raises(ValueError, match="l0"):
+        mipcf.Recourse(model, schema, cost="l0", data=X, plausibility=mipcf.SupportConstraint()).explain(row, 1)
+    with pytest.raises(ValueError, match="radius"):
+        mipcf.SupportConstraint(radius=0)
+
+
+# ---------------------------------------------------------------------------------------
+# support constraint
+
+
+def _check_support(seeds, per_model: int) -> int:
+    n = 0
+    for seed in seeds:
+        X, y = _data(seed)
+        schema = mipcf.Schema.from_frame(X, immutable=["c"] if seed % 2 else [])
+        for model in _models(seed):
+            model.fit(X, y)
+            norm = ["l1", "linf"][seed % 2]
+            k, r = [(1, 0.2), (2, 0.25), (3, 0.4)][seed % 3]
+            rec = mipcf.Recourse(model, schema, cost=norm, data=X,
+                                 plausibility=mipcf.SupportConstraint(k=k, radius=r, max_candidates=40))
+            G = pd.DataFrame(GRID, columns=X.columns)
+            ok_model = model.predict(G) == 1
+            P = X.to_numpy(float)[model.predict(X) == 1]
+            # supporters of each grid point: training points of the class within r (cost computed here)
+            D = np.abs(GRID[:, None, :] - P[None, :, :]) / HI
+            dist = D.sum(axis=2) if norm == "l1" else D.max(axis=2)
+            ok_support = (dist <= r + 1e-12).sum(axis=1) >= k
+            denied = X[model.predict(X) == 0].drop_duplicates()
+            for i in range(min(per_model, len(denied))):
+                row = denied.iloc[[i]]
+                x0 = row.to_numpy(float)[0]
+                allowed = np.ones(len(G), bool) if seed % 2 == 0 else GRID[:, 2] == x0[2]
+                cost = _costs(x0, GRID, norm)
+                best = cost[ok_model & ok_support & allowed].min(initial=np.inf)
+                ex = rec.explain(row, desired_class=1)
+                n += 1
+                if not np.isfinite(best):
+                    assert ex.status == st.INFEASIBLE, (seed, type(model).__name__, ex)
+                    continue
+                assert ex.status == st.OPTIMAL, (seed, type(model).__name__, ex)
+                cf = ex.counterfactual.to_numpy(float)[0]
+                dd = np.abs(P - cf) / HI
+                dcf = dd.sum(axis=1) if norm == "l1" else dd.max(axis=1)
+                assert (dcf <= r).sum() >= k
+                assert ex.extra["plausibility"]["support"] >= k
+                assert ex.cost == pytest.approx(best, abs=1e-6), (seed, type(model).__name__, norm, k, r)
+    return n
+
+
+def test_support_matches_grid_oracle():
+    assert _check_support(range(3), per_model=5) >= 40
+
+
+@pytest.mark.slow
+def test_support_matches_grid_oracle_many():
+    assert _check_support(range(12), per_model=8) >= 200
+
+
+def test_support_truncated_candidates_is_honest():
+    X, y = _data(4)
+    model = LogisticRegression().fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    row = X[model.predict(X) == 0].iloc[[0]]
+    full = mipcf.Recourse(model, schema, data=X, plausibility=mipcf.SupportConstraint(k=1, radius=0.05,
+                                                                                      max_candidates=200))
+    tiny = mipcf.Recourse(model, schema, data=X, plausibility=mipcf.SupportConstraint(k=1, radius=0.05,
+                                                                                      max_candidates=1))
+    a, b = full.explain(row, 1), tiny.explain(row, 1)
+    assert a.status == st.OPTIMAL
+    assert b.ok and b.cost >= a.cost - 1e-9
+    if b.cost > a.cost + 1e-9:  # the one slot missed the optimum: it must not claim a proof
+        assert b.status == st.FEASIBLE
+
+
+# ---------------------------------------------------------------------------------------
+# measures
+
+
+def test_measures_against_direct_computation():
+    X, y = _data(5)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    cost = mipcf.make_cost(schema, "l1", "range")
+    cfs = pd.DataFrame(GRID[::17], columns=X.columns)
+    P = X.to_numpy(float)[model.predict(X) == 1]
+    want = (np.abs(cfs.to_numpy()[:, None, :] - P[None]) / HI).sum(axis=2).min(axis=1)
+    got = nearest_distance(cfs, X, schema, cost, model=model, desired=1)
+    assert np.allclose(got, want)
+    forest = IsolationForest(n_estimators=10, random_state=0).fit(X[model.predict(X) == 1])
+    assert inlier_share(cfs, forest) == pytest.approx(np.mean(forest.predict(cfs) == 1))
+    score, inl = lof_scores(cfs, X[model.predict(X) == 1])
+    assert score.shape == (len(cfs),) and inl.dtype == bool
+    table = evaluate(cfs, X, schema, cost, model, 1, forest=forest)
+    assert np.allclose(table["nearest_distance"], want)
+    assert list(table["iforest_inlier"]) == list(forest.predict(cfs) == 1)
