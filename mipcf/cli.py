@@ -1,7 +1,8 @@
 """Command line: ``mipcf explain``, ``mipcf demo``, ``mipcf schema infer``.
 
 Exit codes: 0 every row solved (optimal, or feasible within the time limit), 1 some rows
-infeasible or in error, 2 usage or input error (nothing was computed).
+infeasible, or in error (status ``error`` with a message), 2 usage or input error (nothing
+was computed), 130 interrupted (finished rows are kept in ``--out``; rerun with ``--resume``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,29 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .batch import explain_to_file, iter_explain, records_frame
+from .report import format_of
+
 EXAMPLES = """examples:
   mipcf demo                                   # synthetic credit data, forest model, denied applicants
   mipcf schema infer applicants.csv > schema.json
   mipcf explain --model model.skops --data applicants.csv --schema schema.json --cost l1 --out results.csv
   mipcf explain --model model.pkl --trust-pickle --data applicants.csv --desired-class 1
+  mipcf explain --model model.skops --data applicants.csv --schema schema.json --jobs 2 --out report.html
+  mipcf explain ... --out results.csv --resume      # after a crash / Ctrl-C: skip ids already written
+  mipcf explain ... --backend dask --jobs 4         # a Dask LocalCluster of 4 workers
+  mipcf explain ... --dask-scheduler tcp://10.0.0.5:8786 --out results.json
 
-exit codes: 0 all rows solved, 1 some rows infeasible or in error, 2 usage/input error
+outputs (--out, format from the suffix or --format):
+  csv   one row per person: id, status, cost, bound, gap, solve_time, wall_time, n_changes,
+        changed, changes, message, before.<feature>, after.<feature> (filled where it changed)
+  json  {"format": "mipcf.results/1", "created", "model", "options", "results": [...]}
+  html  self-contained report: status counts, cost histogram, median/p90 times, a plot per person
+  Rows are written as each person finishes (json/html: to <out>.partial.csv, rendered at the end);
+  --resume skips the ids (input row numbers) already in the output. Final order = input order.
+
+exit codes: 0 all rows solved (optimal or feasible), 1 some rows infeasible or in error,
+  2 usage/input error (nothing computed), 130 interrupted (finished rows kept; use --resume)
 """
 
 
@@ -41,9 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--schema", help="schema JSON (default: inferred from the CSV, see 'schema infer')")
     _solver_args(e)
     e.add_argument("--desired-class", help="class to reach (default: the other class of a binary model)")
-    e.add_argument("--out", help="write results to this CSV")
+    e.add_argument("--out", help="write results to this file (.csv, .json or .html), row by row as they finish")
+    e.add_argument("--format", choices=["csv", "json", "html"],
+                   help="output format (default: from the --out suffix)")
+    e.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: skip ids already in --out (or its .partial.csv)")
     e.add_argument("--trust-pickle", action="store_true", help="allow pickle/joblib model files (runs their code)")
-    e.add_argument("--jobs", type=int, default=1, help="parallel workers (joblib)")
+    e.add_argument("--jobs", type=int, default=1,
+                   help="parallel workers (joblib processes, or Dask LocalCluster workers); -1 = all cores")
+    e.add_argument("--backend", choices=["joblib", "dask"], default="joblib",
+                   help="how to run workers (default joblib; dask starts a LocalCluster of --jobs workers)")
+    e.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster, e.g. tcp://host:8786 (implies --backend dask)")
+    e.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress counter on stderr (default: only when stderr is a terminal)")
 
     a = sub.add_parser("audit", help="recourse audit of a population, per group (mipcf.audit)")
     a.add_argument("--model", required=True, help=".skops file (safe) or .pkl/.joblib with --trust-pickle")
@@ -110,6 +138,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from encoders import UnsupportedModelError
     from mipcf.io import ModelLoadError, load_model
 
+    _check_batch_args(args)
     try:
         model = load_model(args.model, trust_pickle=args.trust_pickle)
     except ModelLoadError as exc:
@@ -124,10 +153,56 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except (mipcf.SchemaError, UnsupportedModelError, OSError) as exc:
         raise InputError(str(exc)) from exc
     desired = _parse_class(args.desired_class, model)
-    results = rec.explain_many(data, desired_class=desired, n_jobs=args.jobs)
-    if args.out:
-        results.to_csv(args.out, index_label="id")
-    return _report(results)
+    backend = "dask" if args.dask_scheduler else args.backend
+    kw = dict(desired_class=desired, n_jobs=args.jobs, backend=backend, scheduler=args.dask_scheduler,
+              progress=args.progress)
+    try:
+        if args.out:
+            records = _explain_to_out(args, rec, model, data, kw)
+        else:
+            done = {pos: r for pos, r, _ in iter_explain(rec, data, **kw)}
+            records = [done[i] for i in range(len(data))]
+    except ImportError as exc:
+        raise InputError(str(exc)) from exc
+    except OSError as exc:  # an unwritable --out, an unreachable scheduler
+        raise InputError(str(exc)) from exc
+    return _report(records_frame(records))
+
+
+def _check_batch_args(args: argparse.Namespace) -> None:
+    if args.jobs == 0 or args.jobs < -1:
+        raise InputError(f"--jobs must be a positive number of workers or -1 (all cores), got {args.jobs}")
+    if not args.out and (args.resume or args.format):
+        raise InputError("--resume and --format need --out")
+    if args.out and not args.format:
+        try:
+            format_of(args.out)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+
+
+def _explain_to_out(args: argparse.Namespace, rec, model, data: pd.DataFrame, kw: dict) -> list[dict]:
+    from .report import ResultsFileError, plain
+
+    model_info = {"type": type(model).__name__, "file": str(args.model),
+                  "classes": [plain(c) for c in getattr(model, "classes_", [])]}
+    options = {"data": str(args.data), "schema": args.schema, "cost": args.cost, "scale": args.scale,
+               "solver": args.solver, "time_limit": args.time_limit, "desired_class": args.desired_class,
+               "rows": len(data)}
+    try:
+        return explain_to_file(rec, data, args.out, args.format, resume=args.resume, model_info=model_info,
+                               options_info=options, **kw)
+    except ResultsFileError as exc:
+        raise InputError(str(exc)) from exc
+    except KeyboardInterrupt:
+        print(f"mipcf: finished rows are in {_partial(args)}; rerun with --resume to continue",
+              file=sys.stderr)
+        raise
+
+
+def _partial(args: argparse.Namespace) -> str:
+    fmt = args.format or format_of(args.out)
+    return args.out if fmt == "csv" else f"{args.out}.partial.csv"
 
 
 def _check_columns(schema, data: pd.DataFrame) -> None:
