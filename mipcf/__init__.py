@@ -1,6 +1,7 @@
 """mipcf: provably nearest actionable counterfactuals by mixed-integer programming."""
 
 from . import status
+from .causal import SCM, SCMError
 from .costs import CostSpec, make_cost
 from .explanation import Explanation
 from .plausibility import IsolationForestConstraint, SupportConstraint
@@ -9,4 +10,4 @@ from .schema import Feature, Schema, SchemaError
 
 __version__ = "0.1.0"
 __all__ = ["Schema", "Feature", "SchemaError", "Recourse", "Explanation", "CostSpec", "make_cost", "status",
-           "IsolationForestConstraint", "SupportConstraint"]
+           "SCM", "SCMError", "IsolationForestConstraint", "SupportConstraint"]

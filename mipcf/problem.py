@@ -87,6 +87,8 @@ class CompiledProblem:
         if self.encoding.exact_ties and margin_factor == 1.0:
             margins[desired:] = 0.0  # rows against later classes: a tie already goes our way
         row_lo[self.decision_rows[desired]] = margins - self.decision_const[desired]
+        if self.causal is not None:  # robust recourse: a wider margin for the worst case
+            self.causal.bound_decision(values, desired, row_lo, self.decision_rows)
         for sr in self.split_rows:
             sr.bound(float(values[sr.fv.feature.name]), row_lo)
         q = Query(lb, ub, row_lo, row_hi, dict(values), desired)
@@ -120,7 +122,7 @@ class CompiledProblem:
                 lo = max(lo_snap.get(fv.var, -INF), q.lb[fv.var])
                 hi = min(hi_snap.get(fv.var, INF), q.ub[fv.var])
                 x0 = float(q.values[f.name])
-                if fv.var in self.encoding.levels and not self._free_points:
+                if fv.var in self.encoding.levels and not self._free_points and self.causal is None:
                     v = x0  # the model sees only the interval: its point nearest the factual is best
                 elif abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):
                     v = x0  # a solver tolerance must not turn "unchanged" into a tiny change
@@ -132,7 +134,7 @@ class CompiledProblem:
 
 def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None,
                     scm: Any = None, changes: bool = False, max_changes: int | None = None,
-                    plausibility: Any = None) -> CompiledProblem:
+                    plausibility: Any = None, causal_options: dict | None = None) -> CompiledProblem:
     """Build the MILP: feature columns, cost structure, then the model's encoding.
 
     ``changes`` adds a binary change indicator per feature (``FeatureVars.changed``; 0 forces
@@ -154,11 +156,13 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
     if scm is not None:
         from .causal import encode_scm
         with milp.block("scm"):
-            causal = encode_scm(milp, schema, fvars, inputs, scm)
+            causal = encode_scm(milp, schema, fvars, inputs, scm, **(causal_options or {}))
         inputs = causal.inputs
     if plausibility is not None:  # e.g. reserve its split levels so the model's thermometers carry them
         plausibility.prepare(milp, inputs)
     encoding = encoders.encode_model(milp, model, inputs, schema.columns, name="model", **(encoder_options or {}))
+    if causal is not None:
+        causal.attach(encoding)
     with milp.block("decision"):
         decision_rows, decision_const = _decision_rows(milp, encoding)
     extra = {}
