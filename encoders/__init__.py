@@ -62,12 +62,14 @@ def _family(model: object) -> tuple[Callable, Callable]:
 def check_supported(model: object) -> None:
     """Raise :class:`UnsupportedModelError` now, naming the type, if ``model`` cannot be encoded.
 
-    Pipelines are checked by their final step here; their preprocessing steps are checked
-    when the pipeline is encoded.
+    Pipelines are checked step by step (:func:`encoders.pipeline.check_steps`); settings that
+    only some columns break (a clipping scaler, an unknown level) are refused when encoded.
     """
-    final = model.steps[-1][1] if type(model).__name__ == "Pipeline" else model
-    if type(final).__name__ != "ColumnTransformer":
-        _family(final)
+    if type(model).__name__ in ("Pipeline", "ColumnTransformer"):
+        from .pipeline import check_steps
+        check_steps(model)  # every step by name and class, and the final estimator
+        return
+    _family(model)
 
 
 def read_model(model: object):

@@ -475,6 +475,43 @@ def pipeline_inputs(milp: MILP, model: Any, inputs: Mapping[str, ModelInput],
     return final, [_model_input(milp, s, label, mirrors) for s in sigs], mirrors
 
 
+_STEP_CLASSES = {"Pipeline", "ColumnTransformer", "StandardScaler", "MinMaxScaler", "RobustScaler",
+                 "MaxAbsScaler", "OneHotEncoder", "OrdinalEncoder", "SimpleImputer", "FunctionTransformer"}
+
+
+def check_steps(model: Any) -> None:
+    """Raise :class:`UnsupportedModelError` naming the first step (name and class) that cannot
+    be encoded, and the final estimator's type if its family is not supported.
+
+    A structural check (no MILP is built): steps that are supported only for some settings
+    (clipping scalers, encoders meeting unknown levels) are refused when encoded, with the
+    column named.
+    """
+    steps, final, fpath = _split(model)
+
+    def visit(est: Any, path: str) -> None:
+        if est is None or (isinstance(est, str) and est in ("passthrough", "drop")):
+            return
+        cls = type(est).__name__
+        if cls not in _STEP_CLASSES or (cls == "FunctionTransformer" and est.func is not None):
+            raise UnsupportedModelError(
+                f"pipeline step {path!r} ({cls}) is not supported; supported steps: {', '.join(SUPPORTED_STEPS)}")
+        if cls == "Pipeline":
+            for n, sub in est.steps:
+                visit(sub, f"{path}/{n}")
+        elif cls == "ColumnTransformer":
+            items = getattr(est, "transformers_", None) or est.transformers
+            for n, sub, _ in items:
+                visit(sub, f"{path}/{n}")
+
+    for path, step in steps:
+        visit(step, path)
+    try:
+        _family(final)
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(f"pipeline step {fpath!r}: {exc}") from exc
+
+
 def encode_pipeline(milp: MILP, model: Any, inputs: Mapping[str, ModelInput], columns: Sequence[str],
                     name: str = "model", **options) -> Encoding:
     """Encode a fitted Pipeline ending in a supported classifier (see :data:`SUPPORTED_STEPS`).
@@ -495,10 +532,10 @@ def encode_pipeline(milp: MILP, model: Any, inputs: Mapping[str, ModelInput], co
 # ---- self-check against sklearn's own transform -------------------------------------------
 
 def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list[_Signal],
-                out: list[_Signal], links: list) -> None:
+                out: list[_Signal], links: list) -> bool:
     """Probe rows through ``transform`` and through the signals: they must agree exactly.
 
-    Skipped (silently) only when the probe cannot be built or sklearn refuses it; a
+    Returns False (skipped) only when the probe cannot be built or sklearn refuses it; a
     disagreement is a bug in this module and raises.
     """
     n_rows = min(max([5] + [len(s.values) for s in raw if isinstance(s, _Levels)]), 64)
@@ -508,7 +545,7 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
     for j, sig in enumerate(raw):
         if isinstance(sig, _Num):
             if sig.var in seen:
-                return
+                return False
             seen.add(sig.var)
             frac = np.r_[0.0, 1.0, (np.arange(2, n_rows) * 0.6180339887 + j * 0.4142135) % 1.0][:n_rows]
             x = sig.lb + frac * (sig.ub - sig.lb)
@@ -519,7 +556,7 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
             vars_ = [int(e.idx[0]) if e.idx.size == 1 and e.coef[0] == 1.0 and e.const == 0.0 else -1
                      for e in sig.indicators]
             if min(vars_, default=-1) < 0 or seen & set(vars_):
-                return
+                return False
             seen.update(vars_)
             pick = (np.arange(n_rows) + j) % len(vars_)
             X[np.arange(n_rows), np.asarray(vars_)[pick]] = 1.0
@@ -540,7 +577,7 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
         Z = Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z)
         Z = np.asarray(Z, dtype=np.float64)
     except Exception:  # noqa: BLE001 -- the check is a safety net, not a requirement
-        return
+        return False
     for k, sig in enumerate(out):
         if isinstance(sig, _Num):
             mine = sig.fn(X[:, sig.var])
@@ -553,6 +590,7 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
         if not np.array_equal(mine, Z[:, k]):
             raise ArithmeticError(f"pipeline encoding disagrees with the pipeline's transform at output column "
                                   f"{k} ({sig.name!r}): {mine[:5]} vs {Z[:5, k]}; please report this")
+    return True
 
 
-__all__ = ["encode_pipeline", "pipeline_inputs", "SUPPORTED_STEPS", "MAX_ENUMERATED_VALUES"]
+__all__ = ["encode_pipeline", "pipeline_inputs", "check_steps", "SUPPORTED_STEPS", "MAX_ENUMERATED_VALUES"]
