@@ -373,7 +373,7 @@ class _SupportBound(_Bound):
         self.labels = spec.labels
         self.values = feature_matrix(schema, X)
         self.pred = np.asarray(model.predict(X))
-        self._pools: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._pools: dict = {}
         self.fvars: list = []
 
     # ---- pools ------------------------------------------------------------------------
@@ -381,17 +381,33 @@ class _SupportBound(_Bound):
         """(row ids of the desired class, per row: can it serve as an incumbent on its own)."""
         key = str(desired)
         if key not in self._pools:
-            rows = np.nonzero(_class_rows(self.model, self.X, self.labels, desired))[0]
+            rows = np.nonzero(np.array([v == desired or str(v) == str(desired) for v in self.pred])
+                              if self.labels is None else _class_rows(None, self.X, self.labels, desired))[0]
+            # repeated training rows need no slot of their own beyond k copies
+            P = np.column_stack([self.values[f.name][rows] for f in self.schema.features])
+            _, first, inverse, mult = np.unique(P, axis=0, return_index=True, return_inverse=True,
+                                                return_counts=True)
+            inverse = inverse.ravel()
+            rank = np.zeros(rows.size, dtype=np.int64)
+            order = np.argsort(inverse, kind="stable")
+            starts = np.r_[0, np.cumsum(mult)[:-1]]
+            rank[order] = np.arange(rows.size) - np.repeat(starts, mult)
+            keep = rank < self.spec.k
             ok = np.array([v == desired or str(v) == str(desired) for v in self.pred[rows]], dtype=bool)
             if self.spec.k > 1 and rows.size:
-                sub = self.X.iloc[rows]
-                within = pairwise_cost(self.schema, self.cost, sub, sub) <= self.spec.radius
-                ok &= within.sum(axis=1) >= self.spec.k
-            self._pools[key] = (rows, ok)
+                uniq = self.X.iloc[rows[first]]
+                within = pairwise_cost(self.schema, self.cost, uniq, uniq) <= self.spec.radius
+                supporters = (within * mult[None, :]).sum(axis=1)  # with multiplicity
+                ok &= supporters[inverse] >= self.spec.k
+            self._pools[key] = (rows[keep], ok[keep])
         return self._pools[key]
 
     def distances(self, cf: pd.DataFrame, desired: Any) -> np.ndarray:
-        rows, _ = self.pool(desired)
+        """Cost from ``cf`` to every training row of the desired class (the check, independent of slots)."""
+        key = ("all", str(desired))
+        if key not in self._pools:
+            self._pools[key] = np.nonzero(_class_rows(self.model, self.X, self.labels, desired))[0]
+        rows = self._pools[key]
         if rows.size == 0:
             return np.zeros(0)
         return pairwise_cost(self.schema, self.cost, cf[self.schema.columns], self.X.iloc[rows])[0]
