@@ -585,7 +585,10 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
             v = _numeric_values(sig)
             if v is None:
                 continue  # text reaching the model: refused later with a clear message
-            ind = np.column_stack([[e.value(x) for e in sig.indicators] for x in X]).T
+            if all(e.idx.size == 1 and e.coef[0] == 1.0 and e.const == 0.0 for e in sig.indicators):
+                ind = X[:, [int(e.idx[0]) for e in sig.indicators]]
+            else:
+                ind = np.array([[e.value(x) for e in sig.indicators] for x in X])
             mine = v[np.argmax(ind, axis=1)]
         if not np.array_equal(mine, Z[:, k]):
             raise ArithmeticError(f"pipeline encoding disagrees with the pipeline's transform at output column "
