@@ -16,11 +16,13 @@ its own status, cost, bound and gap. Three kinds of difference:
 ``"distance"``
     at least ``min_distance`` from every earlier explanation, in the l1 sum of the cost's
     per-feature distances: ``sum_j w_j |x'_j - e_j| / divisor`` (categorical: 0/1, ordinal:
-    levels/(K-1), ``w`` and ``divisor`` as in the cost). The distance is measured on the
-    point that is *returned* (tree columns are decoded to the edge of their split interval
-    nearest the factual), so for split-only columns and discrete features it is a linear
-    function of existing binaries; other numeric columns get a direction binary and two
-    continuous columns per earlier item (exact: only one side can be non-zero).
+    levels/(K-1), ``w`` and ``divisor`` as in the cost; ``w = 1`` for table-cost features).
+    The distance is measured on the points that are *returned*: a tree model's split-only
+    column is returned at the point of its split interval nearest the factual (the cheapest
+    point of the region), so on tree models the cut is exact over those points. For such
+    columns and for discrete features the distance is linear in existing binaries; other
+    numeric columns get a direction binary and two continuous columns per earlier item
+    (exact: only one side can be non-zero).
 
 The items come in solve order, which is cost order whenever every item is optimal (each
 problem contains all later ones). ``Explanations.stop_reason`` says why fewer than ``k``
@@ -288,7 +290,7 @@ class _Cuts:
                 continue
             v, x0 = float(a[f.name]), float(values[f.name])
             levels = p.encoding.levels.get(fv.var)
-            if levels is not None:
+            if levels is not None and f.name not in self.cost.tables:  # table features decode to the grid
                 # decoded value in interval k is x0 clamped to [right_{k-1}, left_k]; the
                 # interval indicator is y_{k-1} - y_k, so |decoded - v| is linear in the y's
                 left, right, ys = levels

@@ -96,6 +96,11 @@ class CompiledProblem:
             q.c, q.offset = self.c.copy(), 0.0
             for fv, weight in self.interval_l1:
                 q.offset += _interval_cost(q.c, self.encoding.levels[fv.var], float(values[fv.feature.name]), weight)
+        if self.extra.get("tables"):  # table costs: per-person objective and linf rows
+            if q.c is None:
+                q.c, q.offset = self.c.copy(), 0.0
+            for tb in self.extra["tables"]:
+                tb.bound(float(values[tb.fv.feature.name]), q)
         return q
 
     @property
@@ -127,6 +132,8 @@ class CompiledProblem:
                 elif abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):
                     v = x0  # a solver tolerance must not turn "unchanged" into a tiny change
                 out[f.name] = min(max(v, lo), hi)
+                if f.name in self.cost.tables:  # a table feature sits on its grid (or stays)
+                    out[f.name] = self.cost.tables[f.name].snap(float(x[fv.var]), x0)
             else:
                 out[f.name] = f.levels[int(np.argmax(x[fv.levels]))]
         return out
@@ -179,6 +186,9 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
             milp.add_le(LinExpr([fv.changed for fv in fvars], np.ones(len(fvars))), float(max_changes),
                         name="max_changes")
         split_rows = [] if causal is not None else _split_rows(milp, fvars, encoding, cost)
+        if cost.tables:
+            extra["tables"] = _table_rows(milp, fvars, cost)
+            c = np.r_[c, np.zeros(milp.n_vars - c.size)]  # the grid columns cost per person
     return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal,
                            interval, split_rows, extra=extra)
 
@@ -273,7 +283,7 @@ def _interval_features(fvars: list[FeatureVars], enc: Encoding, cost: CostSpec) 
     if not cost.l1:
         return []
     return [(fv, cost.weights[fv.feature.name] * cost.l1 / cost.divisor) for fv in fvars
-            if fv.feature.is_numeric and fv.var in enc.levels]
+            if fv.feature.is_numeric and fv.var in enc.levels and fv.feature.name not in cost.tables]
 
 
 @dataclass
@@ -317,7 +327,7 @@ def _split_rows(milp: MILP, fvars: list[FeatureVars], enc: Encoding, cost: CostS
         rows, big = {}, {}
         n = ys.size
         pairs = [("l0", fv.changed, np.ones(n), np.ones(n))] if cost.l0 else []
-        if cost.linf:
+        if cost.linf and f.name not in cost.tables:  # a table's linf rows live in its own block
             pairs.append(("linf", t, w * np.maximum(right - f.lower, 0.0), w * np.maximum(f.upper - left, 0.0)))
         for kind, a, m_r, m_l in pairs:
             r_rows = milp.add_rows(np.repeat(np.arange(n), 2), np.c_[np.full(n, a), ys].ravel(),
@@ -326,6 +336,59 @@ def _split_rows(milp: MILP, fvars: list[FeatureVars], enc: Encoding, cost: CostS
                                    np.c_[np.ones(n), m_l].ravel(), -INF, INF, n_rows=n, name=f"{f.name}.{kind}.left")
             rows[kind], big[kind] = (r_rows, l_rows), (m_r, m_l)
         out.append(_SplitRows(fv, right, left, rows, big, w))
+    return out
+
+
+@dataclass
+class _TableRows:
+    """A table-cost feature: ``stay`` or exactly one grid value ``z_i``, and its cost rows.
+
+    ``x - sum_i g_i z_i`` is 0 unless ``stay`` (big-M on the column bounds); ``stay`` forces
+    the factual through the delta row's ``plus + minus``. The l1 cost of ``z_i`` is a
+    per-person objective coefficient; linf rows ``t - T z_i >= d_i - T`` get ``d_i`` per person.
+    """
+
+    fv: FeatureVars
+    table: Any
+    stay: int
+    z: np.ndarray
+    l1: float
+    linf_rows: np.ndarray | None
+
+    def bound(self, x0: float, q: "Query") -> None:
+        d = self.table.costs(x0)
+        q.c[self.z] += self.l1 * d
+        if self.linf_rows is not None:
+            q.row_lo[self.linf_rows] = d - self.table.max_cost
+        g = self.table.grid
+        q.ub[self.z[(g < q.lb[self.fv.var]) | (g > q.ub[self.fv.var])]] = 0.0  # actionability, bounds
+
+
+def _table_rows(milp: MILP, fvars: list[FeatureVars], cost: CostSpec) -> list[_TableRows]:
+    t = int(np.nonzero(np.array(milp.col_names) == "linf")[0][0]) if cost.linf else None
+    out = []
+    for fv in fvars:
+        f = fv.feature
+        if f.name not in cost.tables:
+            continue
+        tb = cost.tables[f.name]
+        g = np.asarray(tb.grid, dtype=float)
+        n = g.size
+        stay = milp.add_var(0.0, 1.0, True, name=f"{f.name}.stay")
+        z = milp.add_binaries(n, name=f"{f.name}.grid")
+        milp.add_eq(LinExpr(np.r_[stay, z], np.ones(n + 1)), 1.0, name=f"{f.name}.grid.one")
+        big = max(abs(f.lower), abs(f.upper), float(np.abs(g).max(initial=0.0)), 1.0)
+        milp.add_le(LinExpr(np.r_[fv.var, z, stay], np.r_[1.0, -g, -big]), 0.0, name=f"{f.name}.grid.le")
+        milp.add_ge(LinExpr(np.r_[fv.var, z, stay], np.r_[1.0, -g, big]), 0.0, name=f"{f.name}.grid.ge")
+        span = max(f.upper - f.lower, 1.0)
+        milp.add_le(LinExpr([fv.plus, fv.minus, stay], [1.0, 1.0, span]), span, name=f"{f.name}.grid.stay")
+        rows = None
+        if t is not None:
+            T = tb.max_cost
+            rows = milp.add_rows(np.repeat(np.arange(n), 2), np.c_[np.full(n, t), z].ravel(),
+                                 np.c_[np.ones(n), np.full(n, -T)].ravel(), -INF, INF, n_rows=n,
+                                 name=f"{f.name}.grid.linf")
+        out.append(_TableRows(fv, tb, stay, z, cost.l1 / cost.divisor, rows))
     return out
 
 
@@ -356,6 +419,8 @@ def _cost_block(milp: MILP, fvars: list[FeatureVars], cost: CostSpec, skip_l1: s
     l1_terms: list[LinExpr] = []
     for fv in fvars:
         f, w = fv.feature, cost.weights[fv.feature.name]
+        if f.name in cost.tables:
+            continue  # d_j comes from the feature's cost table (_table_rows)
         if f.type == "categorical":
             terms.append(LinExpr.var(fv.dist, w))
         else:

@@ -40,6 +40,8 @@ class Recourse:
         accepts (repaired toward the person) and fix every split and leaf that cannot beat
         it; proofs stay exact, solves get much faster
     max_changes : at most this many features may change (any cost; a sparsity limit)
+    cost_tables : ``{feature: {value: cost}}``: the feature may only move to these values, at
+        these costs (see :mod:`mipcf.costs`; ``cost="percentile"`` builds such tables from ``data``)
     plausibility : optional :class:`mipcf.IsolationForestConstraint` or
         :class:`mipcf.SupportConstraint` (see :mod:`mipcf.plausibility`): the counterfactual
         must also lie on the data manifold; re-checked on every answer and reported in
@@ -65,7 +67,8 @@ class Recourse:
                  time_limit: float | None = 60.0, mip_gap: float = 0.0, threads: int | None = 1,
                  seed: int = 0, normalize: str | None = None, data: pd.DataFrame | None = None,
                  scm: Any = None, encoder_options: Mapping[str, Any] | None = None,
-                 prune: bool = True, max_changes: int | None = None, intervention: str = "hard",
+                 prune: bool = True, max_changes: int | None = None,
+                 cost_tables: Mapping[str, Mapping[Any, float]] | None = None, intervention: str = "hard",
                  robust: Mapping[str, Any] | None = None, plausibility: Any = None,
                  min_probability: float | None = None) -> None:
         encoders.check_supported(model)  # fail at construction, naming the type, not mid-batch
@@ -94,7 +97,8 @@ class Recourse:
         if min_probability is not None and not hasattr(model, "predict_proba"):
             raise ValueError(f"min_probability needs a model with predict_proba; {type(model).__name__} has none")
         self.min_probability = None if min_probability is None else float(min_probability)
-        self.cost_spec = make_cost(schema, cost, scale, data, normalize)
+        self.cost_tables = cost_tables
+        self.cost_spec = make_cost(schema, cost, scale, data, normalize, cost_tables)
         self.prune = prune
         if max_changes is not None and (int(max_changes) != max_changes or max_changes < 0):
             raise ValueError(f"max_changes must be a non-negative integer, got {max_changes!r}")
@@ -184,7 +188,7 @@ class Recourse:
 
     def _pruner_for(self):
         if self._pruner is None and self.prune and self.data is not None and self.scm is None \
-                and self.problem.encoding.leaf_boxes is not None \
+                and self.problem.encoding.leaf_boxes is not None and not self.cost_spec.tables \
                 and not (self._plaus is not None and self._plaus.needs_points):  # radii/intervals assume split edges
             from .pruning import Pruner
             self._pruner = Pruner(self.problem, self.model, self.schema, self.data,

@@ -221,14 +221,16 @@ def test_pure_l0_support_list_with_pruning_shortcut():
             assert grid.best(allowed) is None
 
 
-def test_ortools_gives_the_same_cost_sequences():
-    model = MODELS["forest"]
+@pytest.mark.parametrize("kind,div,md", [("forest", "support", None), ("linear", "distance", 1.5),
+                                         pytest.param("forest", "distance", 1.5, marks=pytest.mark.slow)])
+def test_ortools_gives_the_same_cost_sequences(kind, div, md):
+    """Rows added to the loaded solver (support) and a private augmented model (distance)."""
+    model = MODELS[kind]
     row = _denied(model, X, 1)[0]
-    for div, md in (("support", None), ("distance", 1.5)):
-        a = mipcf.Recourse(model, _schema(X), scale=WEIGHTS).explain(row, k=3, diversity=div, min_distance=md)
-        b = mipcf.Recourse(model, _schema(X), scale=WEIGHTS, solver="ortools").explain(
-            row, k=3, diversity=div, min_distance=md)
-        assert a.costs == pytest.approx(b.costs, abs=1e-6)
+    a = mipcf.Recourse(model, _schema(X), scale=WEIGHTS).explain(row, k=3, diversity=div, min_distance=md)
+    b = mipcf.Recourse(model, _schema(X), scale=WEIGHTS, solver="ortools").explain(
+        row, k=3, diversity=div, min_distance=md)
+    assert a.costs == pytest.approx(b.costs, abs=1e-6)
 
 
 def test_explanations_object_and_validation():
@@ -252,3 +254,89 @@ def test_explanations_object_and_validation():
     accepted = X[model.predict(X) == 1].iloc[[0]]
     done = rec.explain(accepted, desired_class=1, k=3)
     assert len(done) == 1 and done[0].cost == 0.0 and "already" in done.stop_reason
+
+
+# ---- percentile costs and cost tables -------------------------------------------------
+
+def _pct_data():
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.integers(0, 5, size=(250, 2)), columns=["a", "b"])
+    X["r"] = np.round(rng.normal(0, 1, len(X)) * 2) / 2  # a real column with few distinct values
+    X.iloc[0] = [0, 0, X["r"].min()]
+    X.iloc[1] = [4, 4, X["r"].max()]
+    y = ((X["a"] + 0.7 * X["b"] + X["r"] + rng.normal(0, 0.8, len(X))) > 3.5).astype(int).to_numpy()
+    return X, y
+
+
+PX, PY = _pct_data()
+P_MODELS = {"linear": LogisticRegression(max_iter=2000).fit(PX, PY),
+            "forest": RandomForestClassifier(n_estimators=5, max_depth=3, random_state=2).fit(PX, PY)}
+
+
+def _ecdf(col: str, v):
+    train = PX[col].to_numpy(dtype=float)
+    return np.mean(train[None, :] <= np.asarray(v, dtype=float)[:, None], axis=1)
+
+
+@pytest.mark.parametrize("kind", ["linear", "forest"])
+@pytest.mark.parametrize("cost", ["percentile", "percentile_max"])
+def test_percentile_costs_equal_direct_computation_on_the_grid(kind, cost):
+    model = P_MODELS[kind]
+    schema = mipcf.Schema.from_frame(PX, integer=["a", "b"])
+    rec = mipcf.Recourse(model, schema, cost=cost, data=PX)
+    grids = {"a": np.arange(5.0), "b": np.arange(5.0), "r": np.unique(PX["r"])}
+    for i in np.nonzero(model.predict(PX) == 0)[0][:3]:
+        row = PX.iloc[[i]]
+        x0 = row.to_numpy(dtype=float)[0]
+        axes = [np.union1d(grids[c], [x0[j]]) for j, c in enumerate(PX.columns)]
+        pts = np.array(list(itertools.product(*axes)))
+        ok = model.predict(pd.DataFrame(pts, columns=PX.columns).astype(PX.dtypes)) == 1
+        d = np.column_stack([np.abs(_ecdf(c, pts[:, j]) - _ecdf(c, [x0[j]])[0]) for j, c in enumerate(PX.columns)])
+        total = d.sum(axis=1) if cost == "percentile" else d.max(axis=1)
+        ex = rec.explain(row)
+        assert ex.status == "optimal"
+        assert model.predict(ex.counterfactual)[0] == 1
+        assert ex.cost == pytest.approx(total[ok].min(), abs=1e-9)
+        cf = ex.counterfactual.to_numpy(dtype=float)[0]
+        for j, c in enumerate(PX.columns):  # the answer sits on the grid (or at the factual)
+            assert cf[j] in axes[j]
+
+
+def test_user_cost_tables_restrict_values_and_price_them():
+    model = MODELS["linear"]
+    table = {0: 0.4, 2: 0.25, 4: 2.0}
+    rec = mipcf.Recourse(model, _schema(X), cost="l1", scale="none", cost_tables={"a": table})
+    for row in _denied(model, X, n=3):
+        x0 = row.to_numpy(dtype=float)[0]
+        grid = Grid(model, x0, 1, weights={n: 1.0 for n in NAMES})
+        a_ok = (grid.pts[:, 0] == x0[0]) | np.isin(grid.pts[:, 0], list(table))
+        a_cost = np.array([0.0 if a == x0[0] else table[int(a)] if a in table else np.inf for a in grid.pts[:, 0]])
+        total = a_cost + np.abs(grid.pts[:, 1:] - x0[1:]).sum(axis=1)
+        ex = rec.explain(row)
+        m = grid.ok & a_ok
+        if not m.any():
+            assert ex.status == "infeasible"
+            continue
+        assert ex.status == "optimal" and ex.cost == pytest.approx(total[m].min(), abs=1e-9)
+        a1 = float(ex.counterfactual["a"].iloc[0])
+        assert a1 == x0[0] or a1 in table
+    with pytest.raises(ValueError, match="outside"):
+        mipcf.Recourse(model, _schema(X), cost_tables={"a": {9: 1.0}})
+    with pytest.raises(ValueError, match="unknown feature"):
+        mipcf.Recourse(model, _schema(X), cost_tables={"zz": {1: 1.0}})
+    with pytest.raises(ValueError, match="training data"):
+        mipcf.Recourse(model, _schema(X), cost="percentile")
+
+
+def test_percentile_with_max_changes_and_support_cuts():
+    model = P_MODELS["forest"]
+    schema = mipcf.Schema.from_frame(PX, integer=["a", "b"])
+    rec = mipcf.Recourse(model, schema, cost="percentile", data=PX, max_changes=1)
+    row = PX.iloc[[int(np.nonzero(model.predict(PX) == 0)[0][0])]]
+    exs = rec.explain(row, k=3)
+    assert len(exs) >= 1
+    for i, ex in enumerate(exs):
+        assert ex.status == "optimal" and len(ex.changes) <= 1
+        assert model.predict(ex.counterfactual)[0] == 1
+        for earlier in exs.supports[:i]:
+            assert not earlier <= exs.supports[i]
