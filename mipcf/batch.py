@@ -225,6 +225,8 @@ def explain_to_file(rec, X: pd.DataFrame, out: str | Path, fmt: str | None = Non
     if resume:
         source = sidecar if sidecar.exists() else out if out.exists() else None
         if source is not None:
+            if source == sidecar:
+                report.check_csv_header(source, features)
             for r in report.read_records(source, "csv" if source == sidecar else fmt):
                 done[str(r["id"])] = r
         stray = sorted(set(done) - set(ids))

@@ -158,12 +158,7 @@ class CSVAppender:
         header = csv_header(self.features)
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if not fresh:
-            with open(self.path, newline="") as fh:
-                found = next(csv.reader(fh), [])
-            if found != header:
-                raise ResultsFileError(f"{self.path} has other columns than this run writes "
-                                 f"(first differences: {_first_diff(found, header)}); "
-                                 "use another --out or delete the file")
+            check_csv_header(self.path, self.features)
         self._fh = open(self.path, "a", newline="", encoding="utf-8")
         self._csv = csv.writer(self._fh)
         if fresh:
@@ -184,6 +179,17 @@ class CSVAppender:
         self.close()
 
 
+def check_csv_header(path: str | Path, features: Sequence[str]) -> None:
+    """Raise :class:`ResultsFileError` unless ``path`` starts with the header this schema writes."""
+    header = csv_header(features)
+    with open(path, newline="", encoding="utf-8") as fh:
+        found = next(csv.reader(fh), [])
+    if found != header:
+        raise ResultsFileError(f"{path} has other columns than this run writes "
+                               f"(differences: {_first_diff(found, header)}); "
+                               "use another --out or delete the file")
+
+
 def _first_diff(a: Sequence[str], b: Sequence[str]) -> list[str]:
     return sorted(set(a) ^ set(b))[:5] or ["column order"]
 
@@ -197,6 +203,9 @@ def read_csv_records(path: str | Path) -> list[dict]:
     if not rows:
         return []
     header, body = rows[0], rows[1:]
+    missing = [c for c in csv_header([]) if c not in header]
+    if missing:
+        raise ResultsFileError(f"{path} is not a mipcf results CSV (no columns {missing})")
     if body and not complete:
         body = body[:-1]  # written without its line end: the process died mid-write
     out = []
