@@ -89,6 +89,8 @@ class CompiledProblem:
         row_lo[self.decision_rows[desired]] = margins - self.decision_const[desired]
         if self.causal is not None:  # robust recourse: a wider margin for the worst case
             self.causal.bound_decision(values, desired, row_lo, self.decision_rows)
+        if "probability" in self.extra:  # Recourse(min_probability=p)
+            self.extra["probability"].bound(desired, margin_factor, row_lo)
         for sr in self.split_rows:
             sr.bound(float(values[sr.fv.feature.name]), row_lo)
         q = Query(lb, ub, row_lo, row_hi, dict(values), desired)
@@ -141,7 +143,8 @@ class CompiledProblem:
 
 def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None,
                     scm: Any = None, changes: bool = False, max_changes: int | None = None,
-                    plausibility: Any = None, causal_options: dict | None = None) -> CompiledProblem:
+                    plausibility: Any = None, causal_options: dict | None = None,
+                    min_probability: float | None = None) -> CompiledProblem:
     """Build the MILP: feature columns, cost structure, then the model's encoding.
 
     ``changes`` adds a binary change indicator per feature (``FeatureVars.changed``; 0 forces
@@ -173,6 +176,9 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
     with milp.block("decision"):
         decision_rows, decision_const = _decision_rows(milp, encoding)
     extra = {}
+    if min_probability is not None:  # the desired class must also get probability >= p
+        with milp.block("decision"):
+            extra["probability"] = _probability_rows(milp, encoding, float(min_probability))
     if plausibility is not None:  # mipcf.plausibility: data-manifold rows over the same inputs
         with milp.block("plausibility"):
             plausibility.encode(milp, inputs, fvars, encoding)
@@ -271,6 +277,37 @@ def _decision_rows(milp: MILP, enc: Encoding) -> tuple[np.ndarray, np.ndarray]:
         rows.append(milp.add_exprs(exprs, -INF, INF, name=f"decision.class{c}"))
         consts.append([e.const for e in exprs])
     return np.array(rows), np.array(consts)
+
+
+@dataclass
+class _ProbabilityRows:
+    """One row per class: ``P(class c) >= p`` as ``expr_c >= rhs_c``; a query switches on one.
+
+    Where the expression is a sum of leaf constants (forest averages) a tie with ``p`` is a
+    tie in the model and is allowed (up to round-off); elsewhere the row keeps the
+    encoding's margin, widened with the decision margin on retries.
+    """
+
+    rows: np.ndarray
+    lo: np.ndarray   # rhs minus the expressions' constants
+    exact: bool
+    margin: float
+
+    def bound(self, desired: int, margin_factor: float, row_lo: np.ndarray) -> None:
+        slack = -1e-9 if self.exact and margin_factor == 1.0 else self.margin * margin_factor
+        row_lo[self.rows] = -INF
+        row_lo[self.rows[desired]] = self.lo[desired] + slack
+
+
+def _probability_rows(milp: MILP, enc: Encoding, p: float) -> _ProbabilityRows:
+    if enc.probability_row is None:
+        raise encoders.UnsupportedModelError(
+            f"min_probability needs class probabilities; this model ({enc.name}) has no predict_proba "
+            "that mipcf can encode (supported: trees and forests, binary boosting, binary logistic models)")
+    pairs = [enc.probability_row(c, p) for c in range(len(enc.classes))]
+    rows = milp.add_exprs([e for e, _ in pairs], -INF, INF, name="probability")
+    lo = np.array([rhs - e.const for e, rhs in pairs])
+    return _ProbabilityRows(np.asarray(rows), lo, enc.probability_exact, enc.margin)
 
 
 def _interval_features(fvars: list[FeatureVars], enc: Encoding, cost: CostSpec) -> list:

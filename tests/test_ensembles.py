@@ -1,0 +1,364 @@
+"""Tree ensembles (forests, sklearn gradient boosting, XGBoost, LightGBM) against independent oracles.
+
+Oracles never use ``encoders`` or the MILP: on integer grids they enumerate every point and
+ask the fitted model itself (``predict`` / ``predict_proba``); on continuous features they
+enumerate the points next to every split threshold, read from the model objects with each
+library's own API (``tree_.threshold``, ``trees_to_dataframe``), plus the factual value.
+The readers are checked to predict exactly like the model, on random points and on points
+sitting exactly on thresholds and one float step either side of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+import encoders
+import mipcf
+from mipcf.schema import Feature, Schema
+
+ACTIONS = ("actionable", "actionable", "increase_only", "decrease_only", "immutable")
+NORMS = ("l0", "l1", "linf")
+
+
+# ---------------------------------------------------------------------------------------
+# models and data
+
+
+def _xgb(seed, **kw):
+    xgb = pytest.importorskip("xgboost")
+    return xgb.XGBClassifier(n_estimators=5, max_depth=3, random_state=seed, n_jobs=1, **kw)
+
+
+def _lgb(seed, **kw):
+    lgb = pytest.importorskip("lightgbm")
+    return lgb.LGBMClassifier(n_estimators=5, max_depth=3, num_leaves=8, min_child_samples=3, verbose=-1,
+                              n_jobs=1, random_state=seed, **kw)
+
+
+FAMILIES = {
+    "rf": lambda s: RandomForestClassifier(n_estimators=5, max_depth=3, random_state=s),
+    "et": lambda s: ExtraTreesClassifier(n_estimators=5, max_depth=3, random_state=s),
+    "gb": lambda s: GradientBoostingClassifier(n_estimators=5, max_depth=3, random_state=s),
+    "gb_zero": lambda s: GradientBoostingClassifier(n_estimators=4, max_depth=2, init="zero", random_state=s),
+    "xgb": _xgb,
+    "lgb": _lgb,
+}
+
+
+def _grid_data(seed: int, d: int, k: int, n_classes: int, n: int = 250):
+    """Integer features 0..k with a noisy linear label (``n_classes`` bands)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.integers(0, k + 1, (n, d)), columns=[f"x{j}" for j in range(d)])
+    w = rng.normal(size=d)
+    s = X.to_numpy(float) @ w + rng.normal(scale=0.7, size=n)
+    y = np.digitize(s, np.quantile(s, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    return X, y
+
+
+def _grid(d: int, k: int, columns) -> pd.DataFrame:
+    return pd.DataFrame(list(itertools.product(range(k + 1), repeat=d)), columns=columns)
+
+
+def _oracle_cost(G: np.ndarray, x0: np.ndarray, w: np.ndarray, norm: str, actions) -> np.ndarray:
+    """Cost of moving x0 to every row of G (inf where actionability forbids it), by brute force."""
+    D = np.abs(G - x0) * w
+    cost = {"l0": (D > 0).sum(1).astype(float), "l1": D.sum(1), "linf": D.max(1)}[norm]
+    bad = np.zeros(G.shape[0], bool)
+    for j, a in enumerate(actions):
+        if a == "immutable":
+            bad |= G[:, j] != x0[j]
+        elif a == "increase_only":
+            bad |= G[:, j] < x0[j]
+        elif a == "decrease_only":
+            bad |= G[:, j] > x0[j]
+    return np.where(bad, np.inf, cost)
+
+
+def _check(ex, best: float, model, desired, p: float | None = None, tol: float = 1e-7) -> None:
+    """The explanation matches the oracle's optimum and the model accepts its point."""
+    if not np.isfinite(best):
+        assert ex.status == "infeasible", (ex.status, ex.cost, ex.message)
+        return
+    assert ex.status == "optimal", (ex.status, ex.message)
+    assert abs(ex.cost - best) <= tol * max(1.0, best), (ex.cost, best)
+    assert model.predict(ex.counterfactual)[0] == desired
+    if p is not None:
+        k = list(model.classes_).index(desired)
+        assert model.predict_proba(ex.counterfactual)[0, k] >= p
+
+
+# ---------------------------------------------------------------------------------------
+# readers: the definition predicts exactly like the model
+
+
+def _thresholds(d) -> np.ndarray:
+    return np.unique(np.concatenate([t.threshold[t.feature >= 0] for t in d.trees] + [np.zeros(1)]))
+
+
+def _probe_points(d, rng, n_features: int) -> list[np.ndarray]:
+    """Random points, and points on / one float32 or float64 step around every threshold."""
+    z = float(np.float32(1e-35))  # LightGBM's zero band edge
+    th = np.r_[_thresholds(d), 0.0, 5e-36, -5e-36, z, -z, np.nextafter(z, 1), np.nextafter(-z, -1)]
+    P = rng.choice(th, (1500, n_features))
+    f32 = np.float32(P)
+    return [rng.normal(size=(1000, n_features)) * 2, P, np.nextafter(P, np.inf), np.nextafter(P, -np.inf),
+            f32.astype(float), np.nextafter(f32, np.float32(np.inf)).astype(float),
+            np.nextafter(f32, np.float32(-np.inf)).astype(float)]
+
+
+READER_CASES = [
+    ("gb", 2, {}), ("gb", 2, {"init": "zero"}), ("gb", 2, {"loss": "exponential"}), ("gb", 3, {}),
+    ("gb", 3, {"init": "zero", "subsample": 0.7}), ("xgb", 2, {}), ("xgb", 3, {}), ("xgb", 2, {"booster": "dart"}),
+    ("lgb", 2, {}), ("lgb", 3, {}), ("lgb", 2, {"boosting_type": "rf", "subsample": 0.7, "subsample_freq": 1}),
+    ("lgb", 3, {"objective": "multiclassova"}),
+]
+
+
+@pytest.mark.parametrize("family,n_classes,kw", READER_CASES)
+def test_reader_predicts_like_the_model(family, n_classes, kw):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(300, 3)).round(2)
+    X[:, 2] = rng.integers(-2, 3, 300)
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1] - 0.3 * X[:, 2] + rng.normal(scale=0.5, size=300),
+                    [0.0] if n_classes == 2 else [-0.5, 0.5])
+    if family == "gb":
+        model = GradientBoostingClassifier(n_estimators=6, max_depth=3, random_state=0, **kw).fit(X, y)
+    elif family == "xgb":
+        model = _xgb(0, **kw).fit(X, y)
+    else:
+        model = _lgb(0, **kw).fit(X, y)
+    d = encoders.read_model(model)
+    for Z in _probe_points(d, rng, 3):
+        np.testing.assert_array_equal(d.predict(Z), model.predict(Z))
+
+
+def test_xgboost_early_stopping_uses_best_iteration():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] + rng.normal(size=300) > 0).astype(int)
+    model = _xgb(0, early_stopping_rounds=2).set_params(n_estimators=40)
+    model.fit(X[:200], y[:200], eval_set=[(X[200:], y[200:])], verbose=False)
+    d = encoders.read_model(model)
+    assert len(d.trees) == model.best_iteration + 1
+    Z = rng.normal(size=(2000, 3))
+    np.testing.assert_array_equal(d.predict(Z), model.predict(Z))
+
+
+def test_lightgbm_zero_band_is_snapped():
+    """LightGBM treats |x| <= 1e-35 as 0 (sparse rows); values in that band route like 0."""
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2)).round(1)
+    y = (X[:, 0] > 0).astype(int)
+    model = lgb.LGBMClassifier(n_estimators=3, num_leaves=4, verbose=-1, n_jobs=1).fit(X, y)
+    d = encoders.read_model(model)
+    band = np.array([[v, 0.0] for v in (-1.0000000180025095e-35, -5e-36, 0.0, 5e-36, 1.0000000180025095e-35,
+                                        np.nextafter(-1.0000000180025095e-35, -1), 1e-34, -1e-34)])
+    np.testing.assert_array_equal(d.predict(band), model.predict(band))
+
+
+def test_unsupported_boosting_variants_are_named():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    gb = GradientBoostingClassifier(n_estimators=3, init=LogisticRegression()).fit(X, y)
+    with pytest.raises(encoders.UnsupportedModelError, match="LogisticRegression"):
+        encoders.read_model(gb)
+    lgb = pytest.importorskip("lightgbm")
+    Xc = pd.DataFrame({"a": pd.Categorical(rng.integers(0, 4, 200)), "b": X[:, 1]})
+    yc = (Xc.a.cat.codes.to_numpy() % 2).astype(int)
+    m = lgb.LGBMClassifier(n_estimators=3, num_leaves=4, verbose=-1, min_child_samples=3, min_data_per_group=3,
+                           n_jobs=1).fit(Xc, yc)
+    with pytest.raises(encoders.UnsupportedModelError, match="categorical split on input 'a'"):
+        encoders.read_model(m)
+
+
+# ---------------------------------------------------------------------------------------
+# exact optimum on integer grids (l0, l1, linf), with and without pruning data
+
+# (family, n_classes, n_features, grid max, seed); 3 norms x 4 people each
+GRID_CASES = [
+    ("rf", 2, 3, 4, 1), ("rf", 3, 2, 5, 2), ("et", 2, 4, 2, 3), ("et", 3, 3, 3, 4),
+    ("gb", 2, 3, 4, 5), ("gb", 3, 3, 3, 6), ("gb_zero", 2, 2, 5, 7),
+    ("xgb", 2, 3, 4, 8), ("xgb", 3, 2, 5, 9), ("lgb", 2, 3, 4, 10), ("lgb", 3, 4, 2, 11),
+]
+
+
+def _grid_problem(family, n_classes, d, k, seed):
+    X, y = _grid_data(seed, d, k, n_classes)
+    model = FAMILIES[family](seed).fit(X, y)
+    rng = np.random.default_rng(100 + seed)
+    actions = [ACTIONS[i] for i in rng.integers(0, len(ACTIONS), d)]
+    schema = Schema([Feature(c, "integer", 0, k, actionability=a) for c, a in zip(X.columns, actions)])
+    G = _grid(d, k, X.columns)
+    return X, model, schema, actions, G, rng
+
+
+def _people(G: pd.DataFrame, pred: np.ndarray, classes, rng, n: int):
+    """Random grid points with a desired class other than their own."""
+    for i in rng.choice(len(G), n, replace=False):
+        others = [c for c in classes if c != pred[i]]
+        yield G.iloc[[i]].reset_index(drop=True), others[rng.integers(len(others))]
+
+
+@pytest.mark.parametrize("case", GRID_CASES, ids=lambda c: f"{c[0]}-{c[1]}cls-{c[2]}x{c[3]}")
+def test_grid_optimum_matches_enumeration(case):
+    X, model, schema, actions, G, rng = _grid_problem(*case)
+    scale = "range" if case[4] % 2 else "none"
+    w = np.full(G.shape[1], 1.0 / case[3] if scale == "range" else 1.0)
+    pred = model.predict(G)
+    data = X if case[4] % 3 else None  # pruning with training data on two thirds of the models
+    n_checked = 0
+    for norm in NORMS:
+        rec = mipcf.Recourse(model, schema, cost=norm, scale=scale, data=data)
+        for person, desired in _people(G, pred, model.classes_, rng, 4):
+            costs = _oracle_cost(G.to_numpy(float), person.to_numpy(float)[0], w, norm, actions)
+            best = costs[pred == desired].min(initial=np.inf)
+            _check(rec.explain(person, desired_class=desired), best, model, desired)
+            n_checked += 1
+    assert n_checked == 12
+
+
+@pytest.mark.parametrize("case", GRID_CASES[::2], ids=lambda c: f"{c[0]}-{c[1]}cls")
+def test_highs_and_ortools_agree_on_ensembles(case):
+    X, model, schema, actions, G, rng = _grid_problem(*case)
+    pred = model.predict(G)
+    for norm in ("l1", "linf"):
+        highs = mipcf.Recourse(model, schema, cost=norm, scale="none")
+        ortools = mipcf.Recourse(model, schema, cost=norm, scale="none", solver="ortools")
+        for person, desired in _people(G, pred, model.classes_, rng, 2):
+            a, b = highs.explain(person, desired_class=desired), ortools.explain(person, desired_class=desired)
+            assert a.status == b.status
+            if a.status == "optimal":
+                assert abs(a.cost - b.cost) <= 1e-7 * max(1.0, a.cost)
+                assert model.predict(b.counterfactual)[0] == desired
+
+
+# ---------------------------------------------------------------------------------------
+# probability thresholds: desired class with predict_proba >= p
+
+PROBA_MODELS = {
+    "dt": lambda s: DecisionTreeClassifier(max_depth=3, random_state=s),
+    "rf": FAMILIES["rf"],
+    "et": FAMILIES["et"],
+    "lr": lambda s: LogisticRegression(),
+    "gb": FAMILIES["gb"],
+    "gb_exp": lambda s: GradientBoostingClassifier(n_estimators=5, max_depth=2, loss="exponential", random_state=s),
+    "xgb": _xgb,
+    "lgb": _lgb,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROBA_MODELS))
+def test_min_probability_matches_enumeration(kind):
+    seed = sorted(PROBA_MODELS).index(kind) + 20
+    d, k = 3, 4
+    n_classes = 3 if kind in ("rf", "dt") else 2  # forest averages stay linear with 3 classes
+    X, y = _grid_data(seed, d, k, n_classes)
+    model = PROBA_MODELS[kind](seed).fit(X, y)
+    schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
+    G = _grid(d, k, X.columns)
+    pred, proba = model.predict(G), model.predict_proba(G)
+    rng = np.random.default_rng(seed)
+    w = np.ones(d)
+    for p, data in ((0.55, None), (0.7, X), (0.85, None)):
+        rec = mipcf.Recourse(model, schema, cost="l1", scale="none", min_probability=p, data=data)
+        for i in rng.choice(len(G), 3, replace=False):
+            person = G.iloc[[i]].reset_index(drop=True)
+            desired = model.classes_[rng.integers(n_classes)]  # may be the current class, below p
+            col = list(model.classes_).index(desired)
+            ok = (pred == desired) & (proba[:, col] >= p)
+            best = _oracle_cost(G.to_numpy(float), G.to_numpy(float)[i], w, "l1", ["actionable"] * d)[ok]
+            _check(rec.explain(person, desired_class=desired), best.min(initial=np.inf), model, desired, p)
+
+
+def test_min_probability_refused_for_softmax_boosting():
+    X, y = _grid_data(1, 2, 3, 3)
+    model = GradientBoostingClassifier(n_estimators=3, max_depth=2).fit(X, y)
+    schema = Schema([Feature(c, "integer", 0, 3) for c in X.columns])
+    rec = mipcf.Recourse(model, schema, min_probability=0.6)
+    person = X.iloc[[0]]
+    desired = [c for c in model.classes_ if c != model.predict(person)[0]][0]
+    with pytest.raises(NotImplementedError, match="softmax"):
+        rec.explain(person, desired_class=desired)
+    with pytest.raises(ValueError, match="min_probability"):
+        mipcf.Recourse(model, schema, min_probability=1.5)
+
+
+# ---------------------------------------------------------------------------------------
+# continuous features: candidates next to every threshold (read with each library's API)
+
+
+def _split_candidates(model, n_features: int) -> list[np.ndarray]:
+    """Per feature, values just left and right of every split of the model (float32-exact)."""
+    name = type(model).__name__
+    out: list[list[float]] = [[] for _ in range(n_features)]
+    if name in ("XGBClassifier",):  # left iff float32(x) < t, t a float32
+        df = model.get_booster().trees_to_dataframe()
+        df = df[df.Feature != "Leaf"]
+        for f, t in zip(df.Feature, df.Split):
+            j = int(str(f).lstrip("f")) if str(f).startswith("f") else list(model.feature_names_in_).index(f)
+            t32 = np.float32(t)
+            out[j] += [float(np.nextafter(t32, np.float32(-np.inf))), float(t32)]
+    elif name == "LGBMClassifier":  # left iff x <= t in float64 (|x| <= 1e-35 counts as 0)
+        df = model.booster_.trees_to_dataframe()
+        df = df[df.split_feature.notna()]
+        for f, t in zip(df.split_feature, df.threshold):
+            j = list(model.feature_name_).index(f)
+            out[j] += [float(t), float(np.nextafter(t, np.inf)), 0.0]
+    else:  # sklearn: left iff float32(x) <= t
+        ests = np.ravel(model.estimators_)
+        for e in ests:
+            tr = e.tree_
+            for f, t in zip(tr.feature[tr.children_left >= 0], tr.threshold[tr.children_left >= 0]):
+                lo = np.float32(t)
+                while float(lo) > t:
+                    lo = np.nextafter(lo, np.float32(-np.inf))
+                out[f] += [float(lo), float(np.nextafter(lo, np.float32(np.inf)))]
+    return [np.unique(v) for v in out]
+
+
+CONT_FAMILIES = ["rf", "et", "gb", "xgb", "lgb"]
+
+
+@pytest.mark.parametrize("family", CONT_FAMILIES)
+def test_continuous_optimum_matches_split_enumeration(family):
+    seed = CONT_FAMILIES.index(family) + 40
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(np.clip(rng.normal(size=(300, 2)), -3, 3), columns=["a", "b"])
+    y = (X.a - 0.7 * X.b + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    model = FAMILIES[family](seed).fit(X, y)
+    schema = Schema([Feature(c, "real", -3.0, 3.0) for c in X.columns])
+    cands = _split_candidates(model, 2)
+    for norm in ("l1", "linf"):
+        rec = mipcf.Recourse(model, schema, cost=norm, scale="none", data=X if norm == "l1" else None)
+        for i in range(3):
+            person = X.iloc[[i]]
+            x0 = person.to_numpy(float)[0]
+            axes = [np.unique(np.r_[c[(c >= -3) & (c <= 3)], x0[j]]) for j, c in enumerate(cands)]
+            P = np.array(list(itertools.product(*axes)))
+            desired = 1 - model.predict(person)[0]
+            ok = model.predict(pd.DataFrame(P, columns=X.columns)) == desired
+            best = _oracle_cost(P, x0, np.ones(2), norm, ["actionable"] * 2)[ok].min(initial=np.inf)
+            # candidates sit on the float32 grid; the solver may use the exact float64 edge
+            _check(rec.explain(person, desired_class=desired), best, model, desired, tol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# more of the same, bigger (python -m pytest -m slow)
+
+SLOW_CASES = [(f, c, d, k, s) for s, (f, c, d, k) in enumerate(
+    [(f, c, d, k) for f in ("rf", "et", "gb", "xgb", "lgb") for c in (2, 3) for d, k in ((3, 5), (4, 3))], 200)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", SLOW_CASES, ids=lambda c: f"{c[0]}-{c[1]}cls-{c[2]}x{c[3]}-s{c[4]}")
+def test_grid_optimum_matches_enumeration_slow(case):
+    test_grid_optimum_matches_enumeration(case)
