@@ -63,6 +63,7 @@ class Pruner:
         self.pool_proba = None if min_probability is None else np.asarray(model.predict_proba(data))
         self.pool_values = feature_matrix(schema, data)
         self.maps = self._input_maps() if problem.encoding.leaf_boxes is not None else []
+        self._fast = self._fast_predictor()
 
     # ---- incumbent -------------------------------------------------------------------
     def feature_costs(self, values: dict, cand: dict[str, np.ndarray], q: Query) -> np.ndarray:
@@ -118,6 +119,8 @@ class Pruner:
             best = (single[0], self.p.cost.evaluate(self.schema, values, single[0]))
         if best is None:
             return None
+        if self._fast is not None and self.model.predict(self.schema.frame_from_values(best[0], row))[0] != desired:
+            return None  # never hand on a point the model itself rejects
         # the single-change search is exhaustive: if it found nothing, two changes are needed
         return best[0], best[1], self.lower_bound(1 if single is not None else 2)
 
@@ -152,7 +155,7 @@ class Pruner:
         for j, v in trials:
             cand[self.schema.features[j].name][at:at + v.size] = v
             at += v.size
-        ok = self._accepts(self._frame(cand, row), desired)
+        ok = self._accepts_values(cand, row, desired)
         if not ok.any():
             return None
         totals = np.where(ok, self.total(self.feature_costs(values, cand, q)), np.inf)
@@ -163,6 +166,60 @@ class Pruner:
 
     def _class_col(self, desired: Any) -> int:
         return [i for i, c in enumerate(self.model.classes_) if c == desired][0]
+
+    def _fast_predictor(self):
+        """The model's own definition predicting on arrays (searches call it thousands of times).
+
+        ``model.predict`` on a one-row DataFrame costs milliseconds of validation; the
+        definition predicts exactly like the model (checked here on the whole pool) in
+        microseconds. Every answer that leaves this module is still checked with
+        ``model.predict``. None when there is no exact array path (pipelines, text levels,
+        probability thresholds).
+        """
+        import encoders
+
+        if self.min_probability is not None or type(self.model).__name__ in ("Pipeline", "ColumnTransformer"):
+            return None
+        try:
+            definition = encoders.read_model(self.model)
+            order = encoders.model_input_names(self.model, self.schema.columns)
+        except (TypeError, ValueError, AttributeError):
+            return None
+        sources = []
+        for col in order:
+            src = None
+            for f in self.schema.features:
+                if f.is_numeric and f.name == col:
+                    src = (f.name, None, None)
+                elif f.columns is not None and col in f.columns.values():
+                    lv = next(k for k, v in f.columns.items() if v == col)
+                    src = (f.name, f.level_index(lv), None)
+                elif not f.is_numeric and f.columns is None and f.name == col:
+                    try:
+                        src = (f.name, None, np.array([float(v) for v in f.levels]))
+                    except (TypeError, ValueError):
+                        return None
+            if src is None:
+                return None
+            sources.append(src)
+
+        def predict(cand: dict[str, np.ndarray]) -> np.ndarray:
+            cols = []
+            for name, level, codes in sources:
+                v = np.asarray(cand[name], dtype=float)
+                cols.append((v == level).astype(float) if level is not None else
+                            codes[v.astype(int)] if codes is not None else v)
+            return definition.predict(np.column_stack(cols))
+
+        if not np.array_equal(predict(self.pool_values), self.pool_pred):
+            return None  # not exact on this data: keep to model.predict
+        return predict
+
+    def _accepts_values(self, cand: dict[str, np.ndarray], row: pd.DataFrame, desired: Any) -> np.ndarray:
+        """Candidates (feature_matrix units) the model gives ``desired``."""
+        if self._fast is not None:
+            return np.asarray(self._fast(cand)) == desired
+        return self._accepts(self._frame(cand, row), desired)
 
     def _accepts(self, frame: pd.DataFrame, desired: Any) -> np.ndarray:
         """Rows the model gives ``desired`` (with probability >= min_probability when set)."""
@@ -196,17 +253,26 @@ class Pruner:
                 for f in self.schema.features}
 
     def _repair(self, row, values, point, d, desired) -> dict:
-        """Reset features to the factual, most expensive first, while the model agrees."""
-        current = self._as_values(point)
-        for j in np.argsort(-d):
-            if d[j] <= 0:
+        """Reset features to the factual while the model agrees: each round tries every
+        single reset in one batched predict and keeps the most expensive accepted one."""
+        factual = feature_matrix(self.schema, row)
+        current = {k: float(v) for k, v in point.items()}
+        d = np.array(d, dtype=float)
+        names = [f.name for f in self.schema.features]
+        while True:
+            order = [j for j in np.argsort(-d) if d[j] > 0]
+            if not order:
                 break
-            name = self.schema.features[j].name
-            trial = dict(current)
-            trial[name] = values[name]
-            if self._accepts(self.schema.frame_from_values(trial, row), desired)[0]:
-                current = trial
-        return current
+            cand = {k: np.full(len(order), v) for k, v in current.items()}
+            for r, j in enumerate(order):
+                cand[names[j]][r] = factual[names[j]][0]
+            ok = self._accepts_values(cand, row, desired)
+            if not ok.any():
+                break
+            j = order[int(np.argmax(ok))]
+            current[names[j]] = float(factual[names[j]][0])
+            d[j] = 0.0
+        return self._as_values(current)
 
     # ---- linf radius search ----------------------------------------------------------
     def linf_radii(self, q: Query, values: dict, budget: float) -> np.ndarray | None:
