@@ -301,6 +301,10 @@ class _Bound:
     def incumbent_ok(self, cf: pd.DataFrame, desired: Any) -> bool:
         return self.accepts(cf, desired)
 
+    def incumbent(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any) -> tuple[dict, float] | None:
+        """The cheapest training row that the model and this block both accept (None: none reachable)."""
+        return None
+
 
 class _IsolationBound(_Bound):
     name = "isolation_forest"
@@ -356,6 +360,21 @@ class _IsolationBound(_Bound):
     def accepts(self, cf: pd.DataFrame, desired: Any) -> bool:
         _, f, cols = self._forest(desired)
         return bool(np.all(np.asarray(f.predict(cf[cols])) == 1))
+
+    def incumbent(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any) -> tuple[dict, float] | None:
+        key, f, cols = self._forest(desired)
+        cache = self.__dict__.setdefault("_inlier_pool", {})
+        if str(key) not in cache:
+            cache[str(key)] = np.asarray(f.predict(pruner.pool[cols])) == 1
+        mask = (pruner.pool_pred == desired) & cache[str(key)]
+        if not mask.any():
+            return None
+        cand = {k: v[mask] for k, v in pruner.pool_values.items()}
+        totals = pruner.total(pruner.feature_costs(values, cand, q))
+        i = int(np.argmin(totals))
+        if not np.isfinite(totals[i]):
+            return None
+        return pruner._as_values({k: v[i] for k, v in cand.items()}), float(totals[i])
 
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         _, f, cols = self._forest(desired)

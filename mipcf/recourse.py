@@ -208,7 +208,10 @@ class Recourse:
         pl = self._plaus
         if start is not None and pl is not None and \
                 not pl.incumbent_ok(self.schema.frame_from_values(start[0], row), desired):
-            start = None  # an implausible incumbent bounds nothing under the plausibility rows
+            # an implausible incumbent bounds nothing under the plausibility rows; the nearest
+            # training row both accept does (its lower bound on the unconstrained optimum stays valid)
+            alt = pl.incumbent(pruner, values, desired, p.query(values, idx))
+            start = None if alt is None else (alt[0], alt[1], start[2])
         deadline = time.perf_counter() + self.time_limit if self.time_limit else None
         if start is not None and start[1] <= start[2] * (1 + GAP_TOL):
             self._take_incumbent(ex, row, values, start, start[2])
@@ -242,7 +245,8 @@ class Recourse:
             if p.causal is not None:
                 ex.interventions = p.causal.interventions(res.x, q, action)
             ex.cost = p.cost.evaluate(self.schema, values, action)
-            if start is not None and start[1] < ex.cost:  # time limit: the incumbent is better
+            if start is not None and start[1] < ex.cost - GAP_TOL * max(1.0, abs(ex.cost)):
+                # time limit: the incumbent is better (a float tie is not: both are optimal)
                 self._take_incumbent(ex, row, values, start, res.bound)
                 return
             self._set_bound(ex, res.bound, res.status)
