@@ -103,6 +103,8 @@ class CompiledProblem:
                 q.c, q.offset = self.c.copy(), 0.0
             for tb in self.extra["tables"]:
                 tb.bound(float(values[tb.fv.feature.name]), q)
+        for lk in self.extra.get("links", ()):
+            lk.bound(values, q, self.milp)
         return q
 
     @property
@@ -136,6 +138,10 @@ class CompiledProblem:
                 out[f.name] = min(max(v, lo), hi)
                 if f.name in self.cost.tables:  # a table feature sits on its grid (or stays)
                     out[f.name] = self.cost.tables[f.name].snap(float(x[fv.var]), x0)
+                elif self.schema.links and any(f.name in (lk.source, lk.target) for lk in self.schema.links):
+                    v = float(x[fv.var]) if f.type == "real" else float(np.round(x[fv.var]))
+                    v = x0 if abs(v - x0) <= 1e-6 * max(1.0, abs(x0)) else v
+                    out[f.name] = min(max(v, lo), hi)  # linked values are exact, not interval edges
             else:
                 out[f.name] = f.levels[int(np.argmax(x[fv.levels]))]
         return out
@@ -185,9 +191,11 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
         extra["plausibility"] = plausibility
     free_points = plausibility is not None and plausibility.needs_points
     interval = [] if causal is not None or free_points else _interval_features(fvars, encoding, cost)
+    linked = {n for lk in schema.links for n in (lk.source, lk.target)}
+    interval = [(fv, w) for fv, w in interval if fv.feature.name not in linked]  # linked: exact values
     with milp.block("cost"):
         c = _cost_block(milp, fvars, cost, skip_l1={id(fv) for fv, _ in interval},
-                        indicators=changes or max_changes is not None)
+                        indicators=changes or max_changes is not None or bool(schema.links))
         if max_changes is not None:
             milp.add_le(LinExpr([fv.changed for fv in fvars], np.ones(len(fvars))), float(max_changes),
                         name="max_changes")
@@ -195,6 +203,9 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
         if cost.tables:
             extra["tables"] = _table_rows(milp, fvars, cost)
             c = np.r_[c, np.zeros(milp.n_vars - c.size)]  # the grid columns cost per person
+        if schema.links:
+            extra["links"] = _link_rows(milp, fvars, schema.links)
+            c = np.r_[c, np.zeros(milp.n_vars - c.size)]
     return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal,
                            interval, split_rows, extra=extra)
 
@@ -426,6 +437,62 @@ def _table_rows(milp: MILP, fvars: list[FeatureVars], cost: CostSpec) -> list[_T
                                  np.c_[np.ones(n), np.full(n, -T)].ravel(), -INF, INF, n_rows=n,
                                  name=f"{f.name}.grid.linf")
         out.append(_TableRows(fv, tb, stay, z, cost.l1 / cost.divisor, rows))
+    return out
+
+
+@dataclass
+class _LinkRows:
+    """Rows of one schema link (see :class:`mipcf.schema.Link`).
+
+    ``implies``: ``changed_source <= moved_target`` with ``moved_target = 1`` forcing a real
+    change: numeric / ordinal targets get a direction binary (only one of ``plus``, ``minus``
+    non-zero) and ``plus + minus >= step * moved``; categorical targets get
+    ``moved + b_factual <= 1`` (switched on for the person's level). ``moves_with``: one row
+    ``x_t - factor * x_s = x0_t - factor * x0_s``.
+    """
+
+    link: Any
+    source: FeatureVars
+    target: FeatureVars
+    rows: np.ndarray
+
+    def bound(self, values: Mapping[str, Any], q: "Query", milp: MILP) -> None:
+        t = self.target.feature
+        if self.link.kind == "moves_with":
+            rhs = float(values[t.name]) - self.link.factor * float(values[self.source.feature.name])
+            q.row_lo[self.rows] = q.row_hi[self.rows] = rhs
+            if t.actionability == "not_actionable":  # it moves, but only through the link
+                q.lb[self.target.var], q.ub[self.target.var] = milp.lb[self.target.var], milp.ub[self.target.var]
+        elif t.type == "categorical":
+            q.row_hi[self.rows] = INF
+            q.row_hi[self.rows[t.level_index(values[t.name])]] = 1.0
+
+
+def _link_rows(milp: MILP, fvars: list[FeatureVars], links) -> list[_LinkRows]:
+    by_name = {fv.feature.name: fv for fv in fvars}
+    out = []
+    for lk in links:
+        s, t = by_name[lk.source], by_name[lk.target]
+        name = f"link.{lk.source}.{lk.target}"
+        if lk.kind == "moves_with":
+            rows = np.array([milp.add_eq(LinExpr([t.var, s.var], [1.0, -lk.factor]), 0.0, name=name)])
+            out.append(_LinkRows(lk, s, t, rows))
+            continue
+        moved = milp.add_var(0.0, 1.0, True, name=f"{name}.moved")
+        milp.add_le(LinExpr([s.changed, moved], [1.0, -1.0]), 0.0, name=name)
+        f = t.feature
+        if f.type == "categorical":
+            rows = milp.add_exprs([LinExpr([moved, int(b)], [1.0, 1.0]) for b in t.levels], -INF, INF,
+                                  name=f"{name}.level")
+        else:
+            big = (f.upper - f.lower) if f.is_numeric else len(f.levels) - 1.0
+            step = lk.min_change if f.type == "real" else 1.0
+            up = milp.add_var(0.0, 1.0, True, name=f"{name}.up")
+            rows = np.array([
+                milp.add_le(LinExpr([t.plus, up], [1.0, -big]), 0.0, name=f"{name}.plus"),
+                milp.add_le(LinExpr([t.minus, up], [1.0, big]), big, name=f"{name}.minus"),
+                milp.add_ge(LinExpr([t.plus, t.minus, moved], [1.0, 1.0, -step]), 0.0, name=f"{name}.step")])
+        out.append(_LinkRows(lk, s, t, rows))
     return out
 
 

@@ -132,13 +132,77 @@ def _plain(v: Any) -> Any:
     return v
 
 
+LINK_KINDS = ("implies", "moves_with")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A constraint between two features' changes.
+
+    ``kind="implies"``: if ``source`` changes, ``target`` must change too (for a real
+    ``target``, by at least ``min_change``; integer, binary, ordinal and categorical targets
+    change by at least one step). ``kind="moves_with"``: ``target`` moves with ``source``,
+    ``x'_target - x_target = factor * (x'_source - x_source)`` (numeric features; a
+    ``not_actionable`` target may move this way). One-hot groups and ordinal levels are
+    consistent by construction and need no link.
+    """
+
+    source: str
+    target: str
+    kind: str = "implies"
+    factor: float = 1.0
+    min_change: float | None = None
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"source": self.source, "target": self.target, "kind": self.kind}
+        if self.kind == "moves_with":
+            d["factor"] = _plain(self.factor)
+        if self.min_change is not None:
+            d["min_change"] = _plain(self.min_change)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Link":
+        unknown = set(d) - {"source", "target", "kind", "factor", "min_change"}
+        if unknown:
+            raise SchemaError(f"link {d.get('source')!r} -> {d.get('target')!r}: unknown keys {sorted(unknown)}")
+        return cls(d["source"], d["target"], d.get("kind", "implies"), float(d.get("factor", 1.0)),
+                   None if d.get("min_change") is None else float(d["min_change"]))
+
+
+def _check_link(link: Link, by_name: Mapping[str, "Feature"]) -> None:
+    where = f"link {link.source!r} -> {link.target!r}"
+    if link.kind not in LINK_KINDS:
+        raise SchemaError(f"{where}: kind {link.kind!r} is not one of {LINK_KINDS}")
+    for n in (link.source, link.target):
+        if n not in by_name:
+            raise SchemaError(f"{where}: no feature named {n!r}")
+    if link.source == link.target:
+        raise SchemaError(f"{where}: a feature cannot be linked to itself")
+    src, tgt = by_name[link.source], by_name[link.target]
+    if link.kind == "moves_with":
+        if not (src.is_numeric and tgt.is_numeric):
+            raise SchemaError(f"{where}: moves_with needs two numeric features")
+        if not math.isfinite(link.factor) or link.factor == 0:
+            raise SchemaError(f"{where}: factor must be finite and non-zero, got {link.factor}")
+    elif tgt.type == "real" and not (link.min_change is not None and link.min_change > 0):
+        raise SchemaError(f"{where}: {link.target!r} is real, so 'changes' needs a positive min_change")
+    elif tgt.actionability in ("immutable", "not_actionable"):
+        raise SchemaError(f"{where}: {link.target!r} is {tgt.actionability} and cannot change")
+
+
 @dataclass
 class Schema:
-    """An ordered list of :class:`Feature` objects (see :meth:`from_frame`)."""
+    """An ordered list of :class:`Feature` objects (see :meth:`from_frame`), plus :class:`Link` s."""
 
     features: list[Feature] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.links = [lk if isinstance(lk, Link) else Link.from_dict(lk) for lk in self.links]
+        by_name = {f.name: f for f in self.features}
+        for lk in self.links:
+            _check_link(lk, by_name)
         names = [f.name for f in self.features]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -190,7 +254,7 @@ class Schema:
     def from_dict(cls, d: Mapping[str, Any]) -> "Schema":
         if d.get("format", FORMAT) != FORMAT:
             raise SchemaError(f"unsupported schema format {d.get('format')!r}; expected {FORMAT!r}")
-        return cls([Feature.from_dict(f) for f in d["features"]])
+        return cls([Feature.from_dict(f) for f in d["features"]], [Link.from_dict(lk) for lk in d.get("links", [])])
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> "Schema":
@@ -204,7 +268,18 @@ class Schema:
             raise SchemaError(f"invalid schema JSON: {exc}") from exc
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "features": [f.to_dict() for f in self.features]}
+        d = {"format": FORMAT, "features": [f.to_dict() for f in self.features]}
+        if self.links:
+            d["links"] = [lk.to_dict() for lk in self.links]
+        return d
+
+    def link(self, source: str, target: str, kind: str | None = None, factor: float | None = None,
+             min_change: float | None = None) -> "Schema":
+        """A copy with one more :class:`Link`: ``link("debt", "payment", factor=0.05)`` makes
+        payment move with debt; ``link("job", "hours")`` makes a job change require an hours change."""
+        kind = kind or ("moves_with" if factor is not None else "implies")
+        new = Link(source, target, kind, 1.0 if factor is None else float(factor), min_change)
+        return Schema(list(self.features), list(self.links) + [new])
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -239,7 +314,7 @@ class Schema:
             raise SchemaError(f"unknown features {missing}")
         feats = [Feature(**{**f.__dict__, "actionability": action.get(f.name, f.actionability)})
                  for f in self.features]
-        return Schema(feats)
+        return Schema(feats, list(self.links))
 
     # ---- validation ----------------------------------------------------------------
     def validate_frame(self, df: pd.DataFrame, check_bounds: bool = True) -> None:

@@ -340,3 +340,62 @@ def test_percentile_with_max_changes_and_support_cuts():
         assert model.predict(ex.counterfactual)[0] == 1
         for earlier in exs.supports[:i]:
             assert not earlier <= exs.supports[i]
+
+
+# ---- linked features ------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["tree", "forest", "linear"])
+def test_links_match_grid_oracle(kind):
+    """a changes => c changes; d moves with b (factor 1); then d not actionable, factor 2."""
+    model = MODELS[kind]
+    base = _schema(X).link("a", "c")
+    variants = [(base.link("b", "d", factor=1.0), 1.0, True),
+                (mipcf.Schema.from_frame(X, integer=NAMES, not_actionable=["d"]).link("a", "c")
+                 .link("b", "d", factor=2.0), 2.0, False)]
+    for schema, factor, d_increase_only in variants:
+        rec = mipcf.Recourse(model, schema, cost="l1", scale=WEIGHTS, data=X)
+        for row in _denied(model, X, n=3):
+            x0 = row.to_numpy(dtype=float)[0]
+            pts = np.array(list(itertools.product(range(HI + 1), repeat=4)), dtype=float)
+            keep = ((pts[:, 0] == x0[0]) | (pts[:, 2] != x0[2])) & \
+                (pts[:, 3] - x0[3] == factor * (pts[:, 1] - x0[1]))
+            if d_increase_only:
+                keep &= pts[:, 3] >= x0[3]
+            pts = pts[keep]
+            ok = model.predict(pd.DataFrame(pts.astype(int), columns=NAMES)) == 1
+            cost = (np.abs(pts - x0) * np.array([WEIGHTS[n] for n in NAMES])).sum(axis=1)
+            ex = rec.explain(row)
+            if not ok.any():
+                assert ex.status == "infeasible"
+                continue
+            assert ex.status == "optimal" and ex.cost == pytest.approx(cost[ok].min(), abs=1e-9)
+            cf = _vals(ex)
+            assert cf[0] == x0[0] or cf[2] != x0[2]
+            assert cf[3] - x0[3] == factor * (cf[1] - x0[1])
+
+
+def test_links_round_trip_and_validation():
+    from mipcf.demo import credit_data
+    Xc, yc = credit_data(n=300)
+    schema = mipcf.Schema.from_frame(Xc, categorical={"housing": ["housing_rent", "housing_mortgage", "housing_own"]},
+                                     ordinal={"education": [0, 1, 2, 3]})
+    linked = schema.link("income", "housing").link("income", "debt", factor=0.5).link("age", "income",
+                                                                                   min_change=100.0)
+    again = mipcf.Schema.from_json(linked.to_json())
+    assert again.links == linked.links and len(again.links) == 3
+    assert linked.with_actionability(immutable=["sex"]).links == linked.links
+    with pytest.raises(mipcf.SchemaError, match="min_change"):  # "r changes" needs a size
+        mipcf.Schema.from_frame(PX, integer=["a", "b"]).link("a", "r")
+    with pytest.raises(mipcf.SchemaError, match="numeric"):
+        schema.link("housing", "income", factor=2.0)
+    with pytest.raises(mipcf.SchemaError, match="no feature"):
+        schema.link("income", "nope")
+    # a categorical target: income changes => housing changes, checked on the answers
+    model = LogisticRegression(max_iter=3000).fit(Xc, yc)
+    rec = mipcf.Recourse(model, schema.link("income", "housing"), cost="l1")
+    for i in np.nonzero(model.predict(Xc) == 0)[0][:4]:
+        ex = rec.explain(Xc.iloc[[i]])
+        assert ex.status in ("optimal", "infeasible")
+        if ex.ok:
+            ch = set(ex.changes["feature"])
+            assert "income" not in ch or ch & {"housing_rent", "housing_mortgage", "housing_own"}
