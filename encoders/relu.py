@@ -435,7 +435,7 @@ def _first_layer(inputs: Sequence[ModelInput], W: np.ndarray, b: np.ndarray,
 
 def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput], name: str = "relu",
                 bound_tightening: str = "lp", feasibility_tol: float = 1e-7,
-                margin: float | None = None) -> Encoding:
+                margin: float | None = None, retry_factor: float = 1e4) -> Encoding:
     """Encode ``definition`` over ``inputs`` (one per network input, in order).
 
     Parameters
@@ -445,11 +445,18 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
     feasibility_tol : the solver's primal / integrality tolerance the decision margin must
         survive (HiGHS and SCIP are run at 1e-7)
     margin : override the decision margin (default: derived from the tolerance, see below)
+    retry_factor : the widest margin multiplier the caller retries with when the model
+        rejects a solver point (``mipcf.recourse.MARGIN_RETRIES[-1]``)
 
-    The margin is a first-order bound on how far the model's scores at a point the solver
-    accepts (rows, column bounds and integrality each violated by up to ``feasibility_tol``)
-    can be from the scores in the MILP: the error enters at every row and every binary
-    (scaled by that neuron's big-M) and is carried through ``|W|`` layer by layer.
+    The margin comes from a first-order bound on how far the model's scores at a point the
+    solver accepts can be from the scores in the MILP: rows and column bounds may be violated
+    by ``feasibility_tol`` and binaries may be off integral by as much; the error enters at
+    every row and every binary (scaled by that neuron's big-M) and is carried through ``|W|``
+    layer by layer. Twice the bound with integral binaries is the first margin; it is raised
+    so that ``retry_factor`` times it covers twice the full bound, so the caller's last retry
+    is provably safe (``ReluBounds.safe_margin`` holds that full-bound margin). The full
+    bound on the first try would cost optimality: big-M times 1e-7 is far from negligible for
+    raw money features (Credit: 0.1 in logit units).
     """
     if bound_tightening not in BOUND_TIGHTENING:
         raise ValueError(f"bound_tightening {bound_tightening!r} is not one of {BOUND_TIGHTENING}")
@@ -463,7 +470,10 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
     M, c, vcols, groups = _first_layer(inputs, W0, b0, milp)
     group_rows = _group_rows(milp, vcols, groups)
     vlo, vhi = milp.lb[vcols], milp.ub[vcols]
-    err = np.full(vcols.size, tol)  # decoded inputs differ from the solver's by its tolerance
+    # error bounds with integral binaries (err) and with binaries off by tol as well (err_int);
+    # decoded inputs differ from the solver's values by its tolerance
+    err = np.full(vcols.size, tol)
+    err_int = err.copy()
     err_matrix = np.abs(M)
     layers: list[ReluLayer] = []
     n_lp = 0
@@ -486,7 +496,8 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
                                        M, c, vcols, lo, hi, scale, relu)
             n_lp += used
         layers.append(_encode_layer(milp, M, c, vcols, lo, hi, ilo, ihi, groups, relu, f"{name}.L{k}"))
-        err = _propagate_error(layers[-1], err_matrix @ err + tol, tol, relu)
+        err = _propagate_error(layers[-1], err_matrix @ err + tol, tol, 0.0, relu)
+        err_int = _propagate_error(layers[-1], err_matrix @ err_int + tol, tol, tol, relu)
 
     W, b = definition.layers[-1]
     if hidden:
@@ -494,16 +505,20 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
         alive = last.post >= 0
         Wout, cols = W[alive], last.post[alive]
         rows = [LinExpr(cols, Wout[:, j], float(b[j])).merged() for j in range(W.shape[1])]
-        out_err = np.abs(W).T @ err
+        out_err, out_err_int = np.abs(W).T @ err, np.abs(W).T @ err_int
     else:  # no hidden layer: a linear model
         rows = [LinExpr(vcols, M[j], float(c[j])).merged() for j in range(M.shape[0])]
-        out_err = np.abs(M) @ err
+        out_err, out_err_int = np.abs(M) @ err, np.abs(M) @ err_int
     scores = [LinExpr(), rows[0]] if definition.output == "logistic" else rows
     mags = [max(abs(v) for v in s.bounds(milp.lb, milp.ub)) for s in rows]
     magnitude = max(mags) if mags else 0.0
-    needed = tol + 2.0 * float(np.max(out_err, initial=0.0)) + 1e-12 * (1.0 + magnitude)
-    safe = max(1e-6, 2.0 * needed)
-    enc = Encoding(scores, definition.classes, safe if margin is None else float(margin), name=name,
+    fp = 1e-12 * (1.0 + magnitude)  # the model's own float64 arithmetic
+    rows_safe = 2.0 * (tol + 2.0 * float(np.max(out_err, initial=0.0)) + fp)
+    safe = 2.0 * (tol + 2.0 * float(np.max(out_err_int, initial=0.0)) + fp)
+    # first try: safe when the binaries come back integral (HiGHS returned them exact in every
+    # solve we inspected); the last widened retry (x retry_factor) is safe unconditionally
+    auto = max(1e-6, rows_safe, safe / retry_factor)
+    enc = Encoding(scores, definition.classes, auto if margin is None else float(margin), name=name,
                    inputs=list(inputs))
     if layers:
         enc.tighten = ReluBounds(layers, milp.lb, milp.ub, relu)
@@ -611,12 +626,12 @@ def _post_bounds(ly: ReluLayer, relu: bool) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _propagate_error(ly: ReluLayer, pre_err: np.ndarray, tol: float, relu: bool) -> np.ndarray:
+def _propagate_error(ly: ReluLayer, pre_err: np.ndarray, tol: float, int_tol: float, relu: bool) -> np.ndarray:
     """First-order bound on |model's output - solver's output| of every neuron of a layer.
 
     ``pre_err`` bounds the pre-activation error (``|W| err + tol``: the defining row may be
-    off by ``tol``). Unstable neurons add ``(max(|L|, U) + 2) tol``: a binary off by ``tol``
-    moves a big-M row by ``M tol``. Nearly-stable neurons treated as stable add the part of
+    off by ``tol``). Unstable neurons add ``3 tol`` (their three rows) plus
+    ``max(|L|, U) int_tol``: a binary off by ``int_tol`` moves a big-M row by ``M int_tol``. Nearly-stable neurons treated as stable add the part of
     their bound they ignore; vanished neurons are 0 in the MILP and at most ``max(U, 0)``
     in the model.
     """
@@ -624,7 +639,7 @@ def _propagate_error(ly: ReluLayer, pre_err: np.ndarray, tol: float, relu: bool)
         return pre_err
     err = pre_err.copy()
     uns = ly.state < 0
-    err[uns] += (np.maximum(-ly.lo[uns], ly.hi[uns]) + 2.0) * tol
+    err[uns] += 3.0 * tol + np.maximum(-ly.lo[uns], ly.hi[uns]) * int_tol
     on = ly.state == 1
     err[on] += np.maximum(-ly.lo[on], 0.0)
     off = ly.state == 0
