@@ -2,12 +2,15 @@
 
 from . import status
 from .causal import SCM, SCMError
-from .costs import CostSpec, make_cost
+from .audit import AuditResult
+from .costs import CostSpec, TableCost, make_cost
+from .diversity import Explanations
 from .explanation import Explanation
 from .plausibility import IsolationForestConstraint, SupportConstraint
 from .recourse import Recourse
-from .schema import Feature, Schema, SchemaError
+from .schema import Feature, Link, Schema, SchemaError
 
 __version__ = "0.1.0"
 __all__ = ["Schema", "Feature", "SchemaError", "Recourse", "Explanation", "CostSpec", "make_cost", "status",
-           "SCM", "SCMError", "IsolationForestConstraint", "SupportConstraint"]
+           "SCM", "SCMError", "IsolationForestConstraint", "SupportConstraint", "Explanations", "AuditResult",
+           "Link", "TableCost"]
