@@ -491,7 +491,9 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
         scale = np.abs(M) @ np.maximum(np.abs(vlo), np.abs(vhi)) + np.abs(c)
         ilo, ihi = _widen(ilo, ihi, scale)
         lo, hi = ilo.copy(), ihi.copy()
-        if bound_tightening == "lp" and (k > 0 or groups):
+        # layer 1 is affine in the inputs, and the LP would only see the box and the exactly-one
+        # rows, over which the group-aware interval bound is already exact
+        if bound_tightening == "lp" and k > 0:
             lo, hi, used = _lp_tighten(milp, np.r_[group_rows, np.arange(first_row, milp.n_rows)],
                                        M, c, vcols, lo, hi, scale, relu)
             n_lp += used
