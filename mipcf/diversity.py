@@ -31,8 +31,9 @@ came back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
 import time
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -47,6 +48,7 @@ DIVERSITY = ("support", "disjoint", "distance")
 INF = float("inf")
 NO_MORE = "certified: no further explanation"
 _TOL = 1e-9
+_MAX_FREEZE = 8  # hitting sets tried when looking for an incumbent that meets support cuts
 
 
 @dataclass
@@ -140,7 +142,8 @@ def explain_diverse(rec, x, desired_class: Any = None, k: int = 5, diversity: st
     for _ in range(int(k)):
         t1 = time.perf_counter()
         ex = Explanation(st.ERROR, row, desired, solver=rec.solver)
-        cuts = _Cuts(rec, p, values, actions, diversity, min_distance)
+        cuts = _Cuts(rec, p, values, actions, diversity, min_distance,
+                     previous_cost=out.items[-1].bound if out.items else None)
         try:
             rec._solve_into(ex, row, desired, extra=cuts)
         finally:
@@ -168,6 +171,17 @@ def _ensure_indicators(rec) -> None:
         rec._problem = rec._solver = rec._pruner = None
 
 
+def _hold(fv, value: Any, q) -> None:
+    """Hold one feature at its factual value in the query's bounds."""
+    f = fv.feature
+    if f.is_numeric:
+        q.lb[fv.var] = q.ub[fv.var] = float(value)
+    else:
+        i = f.level_index(value)
+        q.ub[fv.levels] = 0.0
+        q.ub[fv.levels[i]] = q.lb[fv.levels[i]] = 1.0
+
+
 class _Cuts:
     """The rows (and, for distance cuts, columns) that exclude earlier explanations.
 
@@ -177,8 +191,9 @@ class _Cuts:
     """
 
     def __init__(self, rec, p, values: Mapping[str, Any], earlier: list[dict], diversity: str,
-                 min_distance: float | None) -> None:
+                 min_distance: float | None, previous_cost: float | None = None) -> None:
         self.rec, self.p, self.values = rec, p, values
+        self.previous_cost = previous_cost
         self.earlier, self.diversity, self.min_distance = earlier, diversity, min_distance
         self.schema, self.cost = rec.schema, rec.cost_spec
         self.n = p.milp.n_vars
@@ -251,6 +266,43 @@ class _Cuts:
                     distance(self.schema, self.cost, point, a) < self.min_distance * (1 - _TOL):
                 return False
         return True
+
+    def incumbent(self, pruner, row, values: Mapping[str, Any], desired: Any, q):
+        """A verified counterfactual that meets the cuts, and a valid lower bound, or None.
+
+        The pruner's search (nearest accepted training points, repaired; every single change)
+        is run with the features of a hitting set of the earlier supports held at the factual,
+        so its answer leaves one feature of every earlier support unchanged. The bound is the
+        previous explanation's cost: the cut problem is a restriction of the earlier one.
+        """
+        if not self.earlier:
+            return pruner.incumbent(row, values, desired, q)
+        supports = [sorted(support(self.schema, values, a)) for a in self.earlier]
+        if self.diversity == "disjoint":
+            frozen_sets = [frozenset(n for s in supports for n in s)]
+        else:
+            frozen_sets = []
+            for combo in itertools.islice(itertools.product(*supports), 64):
+                fs = frozenset(combo)
+                if fs not in frozen_sets:
+                    frozen_sets.append(fs)
+                if len(frozen_sets) >= _MAX_FREEZE:
+                    break
+            if self.diversity == "distance":
+                frozen_sets.insert(0, frozenset())
+        by_name = {fv.feature.name: fv for fv in self.p.fvars}
+        best = None
+        for frozen in frozen_sets:
+            qq = q.copy()
+            for name in frozen:
+                _hold(by_name[name], values[name], qq)
+            inc = pruner.incumbent(row, values, desired, qq)
+            if inc is not None and self.admits(inc[0], values) and (best is None or inc[1] < best[1]):
+                best = inc
+        if best is None:
+            return None
+        prev = self.previous_cost if self.previous_cost is not None and np.isfinite(self.previous_cost) else 0.0
+        return best[0], best[1], max(prev, pruner.lower_bound(1))
 
     def close(self) -> None:
         if self._added is not None:

@@ -203,7 +203,10 @@ class Recourse:
         values = factual_values(self.schema, row.iloc[0])
         idx = p.encoding.class_index(desired)
         pruner = self._pruner_for() if prune else None
-        start = pruner.incumbent(row, values, desired, p.query(values, idx)) if pruner else None
+        if pruner is not None and extra is not None:  # an incumbent that also meets the cuts
+            start = extra.incumbent(pruner, row, values, desired, p.query(values, idx))
+        else:
+            start = pruner.incumbent(row, values, desired, p.query(values, idx)) if pruner else None
         if start is not None and not self._admits(start[0], values, extra):
             start = None  # the incumbent breaks a sparsity limit or a cut: no bound from it
         pl = self._plaus
