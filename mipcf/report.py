@@ -198,16 +198,18 @@ def read_csv_records(path: str | Path) -> list[dict]:
     """Records of a results CSV; a last line cut off by a crash is dropped, not misread."""
     with open(path, newline="", encoding="utf-8") as fh:
         text = fh.read()
-    complete = text.endswith("\n")
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ResultsFileError(f"{path} is not a readable CSV: {exc}") from exc
     if not rows:
         return []
     header, body = rows[0], rows[1:]
     missing = [c for c in csv_header([]) if c not in header]
     if missing:
         raise ResultsFileError(f"{path} is not a mipcf results CSV (no columns {missing})")
-    if body and not complete:
-        body = body[:-1]  # written without its line end: the process died mid-write
+    if body and (not text.endswith("\n") or len(body[-1]) != len(header)):
+        body = body[:-1]  # no line end, or cut inside a quoted field: the process died mid-write
     out = []
     for i, r in enumerate(body, start=2):
         if len(r) != len(header):

@@ -224,3 +224,12 @@ def test_html_opens_in_headless_chromium(tmp_path):
     assert console == []
     img = mpimg.imread(shot)
     assert img.shape[:2] == (900, 1200) and img.std() > 0.01  # something was drawn
+
+
+def test_cut_inside_a_multiline_message_is_dropped(tmp_path):
+    path = tmp_path / "r.csv"
+    recs = _records()[:7]  # the last one has a quoted message with a line break
+    report.write_csv(recs, path, FEATURES)
+    text = path.read_text()
+    path.write_text(text[:text.index("and a new line")])  # ends right after the line break inside quotes
+    _same(report.read_csv_records(path), recs[:6])
