@@ -111,17 +111,21 @@ def _cell(v: Any) -> str:
 
 
 def _parse(text: str) -> Any:
-    """Read a CSV cell back: int, float, else the string ("" -> NaN)."""
+    """Read a CSV cell back: int or float when that is how it was written, else the string
+    ("" -> NaN); ``"007"`` stays text, since ``_cell`` would have written the number 7 as ``"7"``."""
     if text == "":
         return math.nan
     try:
-        return int(text)
+        if str(int(text)) == text:
+            return int(text)
     except ValueError:
         pass
     try:
-        return float(text)
+        if repr(float(text)) == text:
+            return float(text)
     except ValueError:
-        return text
+        pass
+    return text
 
 
 def record_to_row(rec: Mapping, features: Sequence[str]) -> list[str]:

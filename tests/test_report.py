@@ -86,6 +86,14 @@ def test_csv_round_trip_exact(tmp_path):
                                    f"{recs[0]['changes'][0]['after']}; housing: rent -> own"
 
 
+def test_text_that_looks_like_numbers_stays_text(tmp_path):
+    recs = [{**_records()[8], "id": id_, "changes": [{"feature": "housing", "before": "007", "after": "1.50"}]}
+            for id_ in ("007", "1.50", "x")]
+    path = tmp_path / "r.csv"
+    report.write_csv(recs, path, FEATURES)
+    _same(report.read_csv_records(path), recs)
+
+
 def test_appender_flushes_every_row(tmp_path):
     path = tmp_path / "r.csv"
     recs = _records()
