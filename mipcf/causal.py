@@ -40,6 +40,7 @@ INTERVENTIONS = ("hard", "additive")
 NORMS = ("l1", "l2", "linf")
 _DUAL = {"l1": np.inf, "l2": 2, "linf": 1}
 INF = float("inf")
+SPLIT_GAP = 1e-6  # relative distance kept between a recomputed model input and a split point
 
 
 class SCMError(ValueError):
@@ -586,6 +587,7 @@ class CausalBlock:
     result_cols: dict[str, int]      # numeric variable -> column of its resulting value
     fixed: set[str]
     robust: dict | None = None
+    milp: MILP | None = None
     _weights: dict = field(default_factory=dict)  # desired class -> per-row input weights
 
     # ---- per person ------------------------------------------------------------------
@@ -610,7 +612,8 @@ class CausalBlock:
                 ub[ch.delta] = 0.0
 
     def attach(self, encoding) -> None:
-        """Called once the model is encoded: robust recourse needs its (linear) scores."""
+        """Called once the model is encoded: split gaps for recomputed inputs; robust margins."""
+        self._split_gaps(encoding)
         if self.robust is None:
             return
         to_var = {c: v for v, c in self.result_cols.items()}
@@ -626,6 +629,28 @@ class CausalBlock:
                                    f"(a linear classifier); the {encoding.name!r} encoding is not")
                 rows.append({to_var[int(i)]: float(w) for i, w in zip(e.idx, e.coef) if int(i) in to_var})
             self._weights[c] = rows
+
+    def _split_gaps(self, encoding) -> None:
+        """Keep recomputed values a little away from the model's split points.
+
+        The world is computed from the interventions by the SCM itself, so a recomputed value
+        can differ from the solver's by the solver's feasibility tolerance; right at a split
+        that would send it to the other side. A gap of ``SPLIT_GAP`` (relative) rules that out
+        and can raise the optimum only by that much.
+        """
+        milp = self.milp
+        integral = milp.is_integer()  # integer results are rounded exactly: no gap needed
+        recomputed = {ch.result for ch in self.children if not integral[ch.result]}
+        cuts = [c for c in encoding.cuts if c.var in recomputed]
+        if not cuts:
+            return
+        for c in cuts:
+            lo_r, hi_r = float(milp.lb[c.var]), float(milp.ub[c.var])
+            g = SPLIT_GAP * max(1.0, abs(c.left_max))
+            m_right = c.right_min + g - lo_r  # right (y = 1): r >= right_min + g
+            milp.add_ge(LinExpr([c.var, c.right], [1.0, -m_right]), lo_r, name="scm.split_gap_right")
+            m_left = hi_r - (c.left_max - g)  # left (y = 0): r <= left_max - g
+            milp.add_le(LinExpr([c.var, c.right], [1.0, -m_left]), c.left_max - g, name="scm.split_gap_left")
 
     def total_effects(self, values: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
         """``J`` with ``J[i, j] = d x_i / d u_j`` for this person (linear SCMs), and the order."""
@@ -653,8 +678,8 @@ class CausalBlock:
     @property
     def _perturbed(self) -> list[str]:
         feats = self.robust.get("features")
-        if feats is None:
-            return [v for v in self.scm.variables if v in self.result_cols]
+        if feats is None:  # default: every variable that can change (immutable ones are known)
+            return [v for v in self.scm.variables if v in self.result_cols and v not in self.fixed]
         return list(feats)
 
     def robust_margins(self, values: Mapping[str, Any], desired: int) -> np.ndarray:
@@ -799,7 +824,7 @@ def encode_scm(milp: MILP, schema, fvars, inputs: Mapping[str, Any], scm: SCM,
         children.append(ch)
         result_cols[v] = r
         out_inputs[v] = NumericInput(r, f.lower, f.upper, integer, name=v)
-    return CausalBlock(scm, schema, intervention, out_inputs, children, result_cols, fixed, robust)
+    return CausalBlock(scm, schema, intervention, out_inputs, children, result_cols, fixed, robust, milp)
 
 
 def _term_expr(milp: MILP, t: Term, cols: Mapping[str, int], fixed: set[str], name: str) -> LinExpr:
