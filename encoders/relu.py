@@ -340,8 +340,6 @@ class ReluBounds:
                  cache_size: int = 64) -> None:
         self.layers = layers
         self.relu = relu
-        self.cols = np.unique(np.concatenate([layers[0].inputs] + [
-            np.concatenate([ly.pre[ly.pre >= 0], ly.post[ly.post >= 0], ly.z[ly.z >= 0]]) for ly in layers]))
         self._glb, self._gub = lb.copy(), ub.copy()
         self._key_cols = layers[0].inputs
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -397,7 +395,8 @@ class ReluBounds:
             uns = np.nonzero(ly.state < 0)[0]
             if not self.relu or uns.size == 0:
                 continue
-            on, off = lo[uns] >= 0.0, hi[uns] <= 0.0
+            on = lo[uns] >= 0.0
+            off = (hi[uns] <= 0.0) & ~on  # both only for a neuron pinned at exactly 0: call it on
             fixed += int(on.sum() + off.sum())
             z = ly.z[uns]
             idx.append(z)
@@ -413,10 +412,7 @@ class ReluBounds:
 def _first_layer(inputs: Sequence[ModelInput], W: np.ndarray, b: np.ndarray,
                  milp: MILP) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """First-layer pre-activations ``M x + c`` over the MILP columns the inputs use."""
-    exprs = []
-    for k, inp in enumerate(inputs):
-        e = inp.expr.merged()  # raises for inputs a network cannot take (text levels)
-        exprs.append(e)
+    exprs = [inp.expr.merged() for inp in inputs]  # raises for inputs a network cannot take (text levels)
     used = np.unique(np.concatenate([e.idx for e in exprs])) if exprs else np.zeros(0, dtype=np.int64)
     groups = _exactly_one_groups(milp, used)
     cols = np.unique(np.concatenate([used] + groups)) if groups else used

@@ -276,12 +276,17 @@ def test_real_feature_matches_fine_scan(seed):
         inside, outside = grid[k], grid[k - 1] if grid[k] > u0 else grid[k + 1]
         if model.predict(pd.DataFrame({"u": [outside], "v": [v0]}))[0] != current:
             outside = u0  # the scan point is the first one past x0
-        for _ in range(60):
+        # bisection on the hand-computed logit (class 1 iff logit > 0, as predict decides)
+        flipped = (lambda u: _logit(model, np.array([u]), v0)[0] > 0) if current == model.classes_[0] \
+            else (lambda u: _logit(model, np.array([u]), v0)[0] <= 0)
+        assert flipped(inside) and not flipped(outside)
+        for _ in range(50):
             mid = 0.5 * (inside + outside)
-            if model.predict(pd.DataFrame({"u": [mid], "v": [v0]}))[0] != current:
+            if flipped(mid):
                 inside = mid
             else:
                 outside = mid
+        assert model.predict(pd.DataFrame({"u": [inside], "v": [v0]}))[0] != current
         best = abs(inside - u0)
         slope = abs(_logit(model, np.array([inside + 1e-4]), v0)[0] - _logit(model, np.array([inside - 1e-4]), v0)[0]) / 2e-4
         assert ex.status == "optimal", ex.message
