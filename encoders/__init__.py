@@ -28,6 +28,7 @@ _FAMILIES: dict[str, tuple[str, str, str]] = {
     "RandomForestClassifier": ("trees", "read_forest", "encode_trees"),
     "ExtraTreesClassifier": ("trees", "read_forest", "encode_trees"),
     "GradientBoostingClassifier": ("boosting", "read_gradient_boosting", "encode_trees"),
+    "HistGradientBoostingClassifier": ("boosting", "read_hist_gradient_boosting", "encode_trees"),
     "XGBClassifier": ("boosting", "read_xgboost", "encode_trees"),
     "LGBMClassifier": ("boosting", "read_lightgbm", "encode_trees"),
     "MLPClassifier": ("relu", "read_mlp", "encode_relu"),

@@ -9,6 +9,7 @@ What differs between the three libraries, and is reproduced here:
 library       split goes left on    input rounding   init (margin space)            binary tie
 ============  ====================  ===============  =============================  ==========
 sklearn GB    ``x <= t``            float32          ``init_`` (prior / 'zero')     class 1
+sklearn HGB   ``x <= t``            none (float64)   ``_baseline_prediction``       class 0
 XGBoost       ``x < t``             float32          base_score (logit if binary)   class 0
 LightGBM      ``x <= t``            none (float64)   folded into the first tree     class 0
 ============  ====================  ===============  =============================  ==========
@@ -112,6 +113,37 @@ def _gb_init(model: Any, k: int) -> np.ndarray:
     X0 = np.zeros((1, int(model.n_features_in_)), dtype=np.float32)
     # sklearn's own init computation (link of the clipped prior), so the constant is bitwise the same
     return np.asarray(model._raw_predict_init(X0), dtype=float)[0].copy()
+
+
+def read_hist_gradient_boosting(model: Any) -> TreeEnsembleDef:
+    """sklearn ``HistGradientBoostingClassifier``: ``raw = baseline + sum of leaf values``.
+
+    Leaf values already include the learning rate. The predictor compares the float64
+    input with the float64 ``num_threshold`` (``x <= t``, no float32 rounding); binary
+    models predict class 1 iff ``raw > 0``. Categorical splits are not supported.
+    """
+    if getattr(model, "_preprocessor", None) is not None or np.any(getattr(model, "is_categorical_", None) or False):
+        names = getattr(model, "feature_names_in_", None)
+        cats = [str(names[j]) if names is not None else str(j)
+                for j in np.flatnonzero(np.asarray(model.is_categorical_ if model.is_categorical_ is not None else []))]
+        raise _unsupported(f"HistGradientBoostingClassifier with categorical features {cats} is not supported; "
+                           "one-hot encode them (or pass them as numbers with categorical_features=None)")
+    k = int(model.n_trees_per_iteration_)
+    trees = []
+    for stage in model._predictors:
+        for j, predictor in enumerate(stage):
+            nd = predictor.nodes
+            nodes = [(-1 if nd["is_leaf"][n] else int(nd["feature_idx"][n]), float(nd["num_threshold"][n]),
+                      int(nd["left"][n]), int(nd["right"][n]), float(nd["value"][n])) for n in range(nd.shape[0])]
+            trees.append(_one_class(_from_nodes(nodes), j, k))
+    init = np.asarray(model._baseline_prediction, dtype=float).ravel().copy()
+    classes = np.asarray(model.classes_)
+    extra = {"library": "sklearn-hist"}
+    if k == 1:  # predict: raw > 0 ("np.argmax([0.5, 0.5]) is 0"), P(1) = expit(raw)
+        return TreeEnsembleDef(trees, np.ones(len(trees)), init, classes, decision="sign", tie_ok=False,
+                               float32=False, proba="sigmoid", extra=extra)
+    return TreeEnsembleDef(trees, np.ones(len(trees)), init, classes, decision="argmax", float32=False,
+                           proba="softmax", extra=extra)
 
 
 # ---------------------------------------------------------------------------------------
@@ -307,4 +339,4 @@ def _lgb_nodes(node: dict, out: list, names: Sequence[str]) -> int:
     return me
 
 
-__all__ = ["read_gradient_boosting", "read_xgboost", "read_lightgbm"]
+__all__ = ["read_gradient_boosting", "read_hist_gradient_boosting", "read_xgboost", "read_lightgbm"]

@@ -1,4 +1,4 @@
-"""Tree ensembles (forests, sklearn gradient boosting, XGBoost, LightGBM) against independent oracles.
+"""Tree ensembles (forests, sklearn (hist) gradient boosting, XGBoost, LightGBM) against independent oracles.
 
 Oracles never use ``encoders`` or the MILP: on integer grids they enumerate every point and
 ask the fitted model itself (``predict`` / ``predict_proba``); on continuous features they
@@ -15,13 +15,22 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier, HistGradientBoostingClassifier,
+                              RandomForestClassifier)
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 import encoders
 import mipcf
 from mipcf.schema import Feature, Schema
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """OpenMP-parallel predict (HistGradientBoosting) spins badly on a shared 2-core machine."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):
+        yield
+
 
 ACTIONS = ("actionable", "actionable", "increase_only", "decrease_only", "immutable")
 NORMS = ("l0", "l1", "linf")
@@ -47,6 +56,7 @@ FAMILIES = {
     "et": lambda s: ExtraTreesClassifier(n_estimators=5, max_depth=3, random_state=s),
     "gb": lambda s: GradientBoostingClassifier(n_estimators=5, max_depth=3, random_state=s),
     "gb_zero": lambda s: GradientBoostingClassifier(n_estimators=4, max_depth=2, init="zero", random_state=s),
+    "hgb": lambda s: HistGradientBoostingClassifier(max_iter=5, max_depth=3, min_samples_leaf=5, random_state=s),
     "xgb": _xgb,
     "lgb": _lgb,
 }
@@ -117,7 +127,8 @@ READER_CASES = [
     ("gb", 2, {}), ("gb", 2, {"init": "zero"}), ("gb", 2, {"loss": "exponential"}), ("gb", 3, {}),
     ("gb", 3, {"init": "zero", "subsample": 0.7}), ("xgb", 2, {}), ("xgb", 3, {}), ("xgb", 2, {"booster": "dart"}),
     ("lgb", 2, {}), ("lgb", 3, {}), ("lgb", 2, {"boosting_type": "rf", "subsample": 0.7, "subsample_freq": 1}),
-    ("lgb", 3, {"objective": "multiclassova"}),
+    ("lgb", 3, {"objective": "multiclassova"}), ("hgb", 2, {}), ("hgb", 3, {}),
+    ("hgb", 2, {"early_stopping": True, "n_iter_no_change": 2, "max_iter": 40}),
 ]
 
 
@@ -130,6 +141,8 @@ def test_reader_predicts_like_the_model(family, n_classes, kw):
                     [0.0] if n_classes == 2 else [-0.5, 0.5])
     if family == "gb":
         model = GradientBoostingClassifier(n_estimators=6, max_depth=3, random_state=0, **kw).fit(X, y)
+    elif family == "hgb":
+        model = HistGradientBoostingClassifier(**{"max_iter": 6, "max_depth": 3, "random_state": 0, **kw}).fit(X, y)
     elif family == "xgb":
         model = _xgb(0, **kw).fit(X, y)
     else:
@@ -183,11 +196,12 @@ def test_unsupported_boosting_variants_are_named():
 # ---------------------------------------------------------------------------------------
 # exact optimum on integer grids (l0, l1, linf), with and without pruning data
 
-# (family, n_classes, n_features, grid max, seed); 3 norms x 4 people each
+# (family, n_classes, n_features, grid max, seed); 3 norms x 3 people each
 GRID_CASES = [
     ("rf", 2, 3, 4, 1), ("rf", 3, 2, 5, 2), ("et", 2, 4, 2, 3), ("et", 3, 3, 3, 4),
     ("gb", 2, 3, 4, 5), ("gb", 3, 3, 3, 6), ("gb_zero", 2, 2, 5, 7),
     ("xgb", 2, 3, 4, 8), ("xgb", 3, 2, 5, 9), ("lgb", 2, 3, 4, 10), ("lgb", 3, 4, 2, 11),
+    ("hgb", 2, 3, 4, 12), ("hgb", 3, 3, 3, 13),
 ]
 
 
@@ -218,15 +232,15 @@ def test_grid_optimum_matches_enumeration(case):
     n_checked = 0
     for norm in NORMS:
         rec = mipcf.Recourse(model, schema, cost=norm, scale=scale, data=data)
-        for person, desired in _people(G, pred, model.classes_, rng, 4):
+        for person, desired in _people(G, pred, model.classes_, rng, 3):
             costs = _oracle_cost(G.to_numpy(float), person.to_numpy(float)[0], w, norm, actions)
             best = costs[pred == desired].min(initial=np.inf)
             _check(rec.explain(person, desired_class=desired), best, model, desired)
             n_checked += 1
-    assert n_checked == 12
+    assert n_checked == 9
 
 
-@pytest.mark.parametrize("case", GRID_CASES[::2], ids=lambda c: f"{c[0]}-{c[1]}cls")
+@pytest.mark.parametrize("case", [GRID_CASES[i] for i in (1, 2, 5, 7, 10, 11)], ids=lambda c: f"{c[0]}-{c[1]}cls")
 def test_highs_and_ortools_agree_on_ensembles(case):
     X, model, schema, actions, G, rng = _grid_problem(*case)
     pred = model.predict(G)
@@ -251,6 +265,7 @@ PROBA_MODELS = {
     "lr": lambda s: LogisticRegression(),
     "gb": FAMILIES["gb"],
     "gb_exp": lambda s: GradientBoostingClassifier(n_estimators=5, max_depth=2, loss="exponential", random_state=s),
+    "hgb": FAMILIES["hgb"],
     "xgb": _xgb,
     "lgb": _lgb,
 }
@@ -270,7 +285,7 @@ def test_min_probability_matches_enumeration(kind):
     w = np.ones(d)
     for p, data in ((0.55, None), (0.7, X), (0.85, None)):
         rec = mipcf.Recourse(model, schema, cost="l1", scale="none", min_probability=p, data=data)
-        for i in rng.choice(len(G), 3, replace=False):
+        for i in rng.choice(len(G), 2, replace=False):
             person = G.iloc[[i]].reset_index(drop=True)
             desired = model.classes_[rng.integers(n_classes)]  # may be the current class, below p
             col = list(model.classes_).index(desired)
@@ -313,6 +328,12 @@ def _split_candidates(model, n_features: int) -> list[np.ndarray]:
         for f, t in zip(df.split_feature, df.threshold):
             j = list(model.feature_name_).index(f)
             out[j] += [float(t), float(np.nextafter(t, np.inf)), 0.0]
+    elif name == "HistGradientBoostingClassifier":  # left iff x <= t in float64
+        for stage in model._predictors:
+            for pr in stage:
+                nd = pr.nodes[~pr.nodes["is_leaf"].astype(bool)]
+                for f, t in zip(nd["feature_idx"], nd["num_threshold"]):
+                    out[int(f)] += [float(t), float(np.nextafter(t, np.inf))]
     else:  # sklearn: left iff float32(x) <= t
         ests = np.ravel(model.estimators_)
         for e in ests:
@@ -325,7 +346,7 @@ def _split_candidates(model, n_features: int) -> list[np.ndarray]:
     return [np.unique(v) for v in out]
 
 
-CONT_FAMILIES = ["rf", "et", "gb", "xgb", "lgb"]
+CONT_FAMILIES = ["rf", "et", "gb", "hgb", "xgb", "lgb"]
 
 
 @pytest.mark.parametrize("family", CONT_FAMILIES)
@@ -355,7 +376,7 @@ def test_continuous_optimum_matches_split_enumeration(family):
 # more of the same, bigger (python -m pytest -m slow)
 
 SLOW_CASES = [(f, c, d, k, s) for s, (f, c, d, k) in enumerate(
-    [(f, c, d, k) for f in ("rf", "et", "gb", "xgb", "lgb") for c in (2, 3) for d, k in ((3, 5), (4, 3))], 200)]
+    [(f, c, d, k) for f in ("rf", "et", "gb", "hgb", "xgb", "lgb") for c in (2, 3) for d, k in ((3, 5), (4, 3))], 200)]
 
 
 @pytest.mark.slow
