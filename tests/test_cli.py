@@ -268,3 +268,21 @@ def test_skops_with_untrusted_type_refused(tmp_path):
     save_model(make_pipeline(FunctionTransformer(math.log1p), LogisticRegression()), path)
     with pytest.raises(ModelLoadError, match="not on the trusted list"):
         load_model(path)
+
+
+def test_progress_counter_on_request(files, capsys):
+    code = main(["explain", "--model", str(files / "m.skops"), "--data", str(files / "denied.csv"),
+                 "--schema", str(files / "schema.json"), "--desired-class", "1", "--progress"])
+    assert code == 0
+    assert "3/3 people (optimal 3)" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # starts a LocalCluster of worker processes
+def test_dask_backend_from_cli(files, tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "res.csv"
+    code = main(["explain", "--model", str(files / "m.skops"), "--data", str(files / "denied.csv"),
+                 "--schema", str(files / "schema.json"), "--desired-class", "1", "--backend", "dask",
+                 "--jobs", "2", "--out", str(out)])
+    assert code == 0
+    assert list(pd.read_csv(out)["status"]) == ["optimal"] * 3
