@@ -279,8 +279,17 @@ def _hand_map(df: pd.DataFrame, mean, scale) -> np.ndarray:
     return np.column_stack([num] + [(df["h"] == lv).to_numpy(dtype=float) for lv in LEVELS])
 
 
-def _prep():
-    return ColumnTransformer([("num", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(), ["h"])])
+# per scaler: (forward, inverse) written out by hand from the fitted parameters
+HAND = {
+    "standard": (StandardScaler, lambda s: s.mean_, lambda s: s.scale_),
+    "robust": (RobustScaler, lambda s: s.center_, lambda s: s.scale_),
+    # x * scale_ + min_  ==  (x - (-min_ / scale_)) / (1 / scale_)
+    "minmax": (MinMaxScaler, lambda s: -s.min_ / s.scale_, lambda s: 1 / s.scale_),
+}
+
+
+def _prep(kind: str = "standard"):
+    return ColumnTransformer([("num", HAND[kind][0](), ["a", "b"]), ("cat", OneHotEncoder(), ["h"])])
 
 
 def test_logistic_matches_closed_form_on_hand_mapped_model():
@@ -326,21 +335,33 @@ def test_logistic_matches_closed_form_on_hand_mapped_model():
 
 @pytest.mark.parametrize("kind,negate", [("tree", False), ("forest", False), ("tree", True)])
 def test_trees_match_enumeration_of_hand_mapped_splits(kind, negate):
-    """Fit the tree on X_t; map its thresholds to raw units by hand (t * scale + mean) and
+    _hand_mapped_tree_case(kind, negate, "standard", seed=2, n_rows=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scaler", sorted(HAND))
+@pytest.mark.parametrize("seed", range(4))
+def test_trees_match_hand_mapped_splits_many(scaler, seed):
+    for kind, negate in (("tree", False), ("forest", False), ("forest", True)):
+        _hand_mapped_tree_case(kind, negate, scaler, seed=10 + seed, n_rows=10, big=True)
+
+
+def _hand_mapped_tree_case(kind: str, negate: bool, scaler: str, seed: int, n_rows: int, big: bool = False):
+    """Fit the tree on X_t; map its thresholds to raw units by hand (t * scale + center) and
     enumerate the points just either side of each; the hand-mapped model judges them.
-    ``negate``: the scaler's scale_ made negative (a decreasing map, larger raw values left)."""
-    df, y = _real_data(2)
-    pre = _prep().fit(df)
+    ``negate``: the scaler's map made decreasing (larger raw values go left)."""
+    df, y = _real_data(seed)
+    pre = _prep(scaler).fit(df)
+    num = pre.named_transformers_["num"]
     if negate:
-        num = pre.named_transformers_["num"]
         num.scale_ = -num.scale_
     Xt = pre.transform(df)
-    est = (DecisionTreeClassifier(max_depth=4, random_state=3) if kind == "tree"
-           else RandomForestClassifier(n_estimators=5, max_depth=3, random_state=3))
+    depth, n_trees = (6, 15) if big else (4, 5)
+    est = (DecisionTreeClassifier(max_depth=depth, random_state=3) if kind == "tree"
+           else RandomForestClassifier(n_estimators=n_trees, max_depth=depth - 1, random_state=3))
     est_t = clone(est).fit(Xt, y)
     pipe = Pipeline([("pre", pre), ("clf", clone(est).fit(Xt, y))])
-    sc = pre.named_transformers_["num"]
-    mean, scale = sc.mean_, sc.scale_
+    mean, scale = HAND[scaler][1](num), HAND[scaler][2](num)
     schema = Schema.from_frame(df)
     rc = mipcf.Recourse(pipe, schema, cost="l1", data=df)
     trees = [est_t] if kind == "tree" else list(est_t.estimators_)
@@ -351,7 +372,8 @@ def test_trees_match_enumeration_of_hand_mapped_splits(kind, negate):
                 raw_t[int(f)].add(float(thr) * scale[f] + mean[f])
     bounds = [(schema["a"].lower, schema["a"].upper), (schema["b"].lower, schema["b"].upper)]
     eps = [1e-7 * (u - l) for l, u in bounds]
-    rows = df[pipe.predict(df) == 0].head(5)
+    rows = df[pipe.predict(df) == 0].head(n_rows)
+    assert len(rows) >= 3
     for i in range(len(rows)):
         row = rows.iloc[[i]]
         x0 = row[["a", "b"]].to_numpy(dtype=float)[0]
@@ -363,8 +385,11 @@ def test_trees_match_enumeration_of_hand_mapped_splits(kind, negate):
         ok = est_t.predict(_hand_map(pts, mean, scale)) == 1
         cost = (np.abs(pts["a"] - x0[0]) / (bounds[0][1] - bounds[0][0])
                 + np.abs(pts["b"] - x0[1]) / (bounds[1][1] - bounds[1][0]) + (pts["h"] != row["h"].iloc[0]))
-        oracle = float(cost[ok].min())
+        oracle = float(cost[ok].min()) if ok.any() else np.inf
         ex = rc.explain(row)
+        if not np.isfinite(oracle):
+            assert ex.status == "infeasible", ex.message
+            continue
         assert ex.status == "optimal", ex.message
         # the exact optimum sits on a split boundary, the oracle's point eps beyond it
         assert oracle - 3e-7 <= ex.cost <= oracle + 1e-9
@@ -547,3 +572,42 @@ def test_self_check_runs_and_catches_a_wrong_column_order(monkeypatch):
     schema = Schema.from_frame(df)
     with pytest.raises(ArithmeticError, match="disagrees with the pipeline's transform"):
         ep.pipeline_inputs(milp, pipe, _inputs_for(milp, schema), schema.columns)
+
+
+# ---- boosting behind a pipeline ------------------------------------------------------------
+
+def _boosting_models():
+    from sklearn.ensemble import GradientBoostingClassifier
+    out = {"gb": lambda: GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=0)}
+    try:
+        import xgboost
+        out["xgb"] = lambda: xgboost.XGBClassifier(n_estimators=8, max_depth=2, n_jobs=1)
+    except ImportError:
+        pass
+    try:
+        import lightgbm
+        out["lgbm"] = lambda: lightgbm.LGBMClassifier(n_estimators=8, max_depth=2, n_jobs=1, verbose=-1,
+                                                      min_child_samples=5)
+    except ImportError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("name", ["gb", "xgb", "lgbm"])
+def test_boosting_behind_pipeline_matches_grid(name):
+    models = _boosting_models()
+    if name not in models:
+        pytest.skip(f"{name} not installed")
+    for seed in (1, 2):
+        df, y = _int_data(seed)
+        pipe = _random_pipeline(seed, models[name]()).fit(df, y)
+        schema = Schema.from_frame(df)
+        try:
+            rc = mipcf.Recourse(pipe, schema, cost="l1", data=df)
+        except UnsupportedModelError as exc:
+            _maybe_skip_missing_encoder(exc)
+            raise
+        rows = df[pipe.predict(df) == 0].head(3)
+        for i in range(len(rows)):
+            row = rows.iloc[[i]]
+            _check_answer(rc.explain(row), pipe, row, _grid_optimum(rc, pipe, row, 1), LEVELS + ["other"])
