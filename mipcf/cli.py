@@ -93,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="schema tools")
     s_sub = s.add_subparsers(dest="schema_command", required=True)
-    si = s_sub.add_parser("infer", help="print a schema JSON inferred from a CSV")
+    si = s_sub.add_parser("infer", help="print a schema JSON inferred from a CSV",
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog="examples:\n  mipcf schema infer applicants.csv > schema.json\n"
+                                 "  mipcf schema infer applicants.csv --immutable sex,age "
+                                 "--increase-only education > schema.json\n\n"
+                                 "Bounds come from the data's min/max and types from the values; "
+                                 "edit the JSON to refine them.")
     si.add_argument("csv")
     si.add_argument("--immutable", default="", help="comma-separated features")
     si.add_argument("--increase-only", default="", help="comma-separated features")
