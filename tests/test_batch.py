@@ -219,3 +219,20 @@ def test_worker_copy_caps_threads(setup):
     assert rec.threads is None and shipped is not rec
     rec.threads = 1
     assert _worker_copy(rec, 1).threads == 1
+
+
+def test_worker_compiles_once_per_batch(setup):
+    """Each task arrives with a fresh unpickled Recourse; the worker keeps the first one it compiled."""
+    import pickle
+
+    from mipcf import batch
+
+    _, _, people = setup
+    rec = _rec(setup)
+    first = batch._worker_task(0, people.iloc[[0]], "tok-a", pickle.loads(pickle.dumps(rec)), 1)
+    cached = batch._LOCAL.cache["tok-a"]
+    assert cached._problem is not None and cached._solver is not None
+    again = batch._worker_task(1, people.iloc[[1]], "tok-a", pickle.loads(pickle.dumps(rec)), 1)
+    assert batch._LOCAL.cache["tok-a"] is cached and first[0] == 0 and again[0] == 1
+    batch._worker_task(0, people.iloc[[0]], "tok-b", rec, 1)  # a new batch replaces the old model
+    assert list(batch._LOCAL.cache) == ["tok-b"] and batch._LOCAL.cache["tok-b"] is not rec
