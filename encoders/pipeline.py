@@ -42,7 +42,7 @@ SUPPORTED_STEPS = (
     "Pipeline", "ColumnTransformer (column names, indices, slices, masks; 'passthrough', 'drop', "
     "remainder, transformer_weights)", "StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler",
     "OneHotEncoder", "OrdinalEncoder", "SimpleImputer (missing_values NaN/None: the schema admits no "
-    "missing values, so it is the identity)", "FunctionTransformer(func=None)", "'passthrough'", "None",
+    "missing values, so it is the identity)", "PCA (linear models and MLPs only)", "FunctionTransformer(func=None)", "'passthrough'", "None",
 )
 # an encoder applied to an integer column enumerates its values; beyond this many it refuses
 MAX_ENUMERATED_VALUES = 1024
@@ -103,7 +103,48 @@ class _Levels:
     name: str
 
 
-_Signal = _Num | _Levels
+@dataclass
+class _Affine:
+    """A linear combination of several columns (PCA): exact in real arithmetic only, so it
+    serves models that are affine in their inputs (linear, ReLU networks), not tree splits."""
+
+    expr: LinExpr
+    name: str
+
+
+_Signal = _Num | _Levels | _Affine
+
+
+def _affine(sig: _Signal, path: str, cls: str) -> LinExpr:
+    if isinstance(sig, _Affine):
+        return sig.expr
+    if isinstance(sig, _Num):
+        return LinExpr([sig.var], [sig.a], sig.b)
+    v = _numeric_values(sig)
+    if v is None:
+        raise UnsupportedModelError(f"pipeline step {path!r} ({cls}) receives column {sig.name!r} of text "
+                                    "levels; encode it first (OneHotEncoder / OrdinalEncoder)")
+    return LinExpr.sum(ind * float(x) for ind, x in zip(sig.indicators, v))
+
+
+class AffineInput:
+    """Model input ``expr`` (a linear combination of MILP columns, e.g. a PCA component).
+
+    Linear models and ReLU networks read ``expr``; a tree split on it is not a split on one
+    column, so :meth:`right_of` refuses.
+    """
+
+    def __init__(self, expr: LinExpr, name: str = "") -> None:
+        self._expr, self.name = expr, name
+
+    @property
+    def expr(self) -> LinExpr:
+        return self._expr
+
+    def right_of(self, t: float, strict: bool = False, float32: bool = True) -> LinExpr:
+        raise UnsupportedModelError(
+            f"input {self.name!r} is a linear combination of several columns (PCA); a tree split on it "
+            "cannot be encoded exactly — use PCA only in front of linear models or MLPs")
 
 
 def _numeric_values(sig: _Levels) -> np.ndarray | None:
@@ -144,6 +185,8 @@ class _Walk:
             return self.encoder(est, path, sigs)
         if cls == "SimpleImputer":
             return self.imputer(est, path, sigs), sparse
+        if cls == "PCA":
+            return self.pca(est, path, sigs), False
         if cls == "FunctionTransformer" and est.func is None:
             return sigs, sparse  # what ColumnTransformer makes of 'passthrough'
         raise UnsupportedModelError(
@@ -216,6 +259,10 @@ class _Walk:
     # -- encoders: each output column's value at each level, computed by the step itself
     def encoder(self, est: Any, path: str, sigs: list[_Signal]) -> tuple[list[_Signal], bool]:
         cls = type(est).__name__
+        for s in sigs:
+            if isinstance(s, _Affine):
+                raise UnsupportedModelError(f"pipeline step {path!r} ({cls}) encodes the combined column "
+                                            f"{s.name!r} (PCA output); that is not a discrete column")
         levels = [s if isinstance(s, _Levels) else self.enumerate(s, path, cls) for s in sigs]
         if cls == "OneHotEncoder":
             widths = list(getattr(est, "_n_features_outs", None) or _onehot_widths(est))
@@ -244,6 +291,18 @@ class _Walk:
             at += widths[j]
         sparse = cls == "OneHotEncoder" and bool(getattr(est, "sparse_output", False))
         return out, sparse
+
+    def pca(self, est: Any, path: str, sigs: list[_Signal]) -> list[_Signal]:
+        """``(X @ components_.T - mean_ @ components_.T) / sqrt(explained_variance_)`` (whiten)."""
+        xs = [_affine(s, path, "PCA") for s in sigs]
+        C = np.asarray(est.components_, dtype=np.float64)
+        shift = np.asarray(est.mean_, dtype=np.float64).reshape(1, -1) @ C.T
+        scale = np.ones(C.shape[0])
+        if est.whiten:
+            scale = np.sqrt(np.asarray(est.explained_variance_, dtype=np.float64))
+            scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
+        return [_Affine((LinExpr.sum(x * float(c) for x, c in zip(xs, C[k]) if c != 0.0) - float(shift[0, k]))
+                        * (1.0 / float(scale[k])), f"{path}[{k}]") for k in range(C.shape[0])]
 
     def enumerate(self, sig: _Num, path: str, cls: str) -> _Levels:
         """An integer column as levels: one new binary per value, tied to the column."""
@@ -284,6 +343,11 @@ class _Walk:
 def _apply(sig: _Signal, op: str, c: float, path: str, cls: str) -> _Signal:
     if isinstance(sig, _Num):
         return sig.then(op, c)
+    if isinstance(sig, _Affine):
+        c = float(c)
+        e = sig.expr
+        e = e - c if op == "sub" else e + c if op == "add" else e * c if op == "mul" else e * (1.0 / c)
+        return _Affine(e, sig.name)
     v = _numeric_values(sig)
     if v is None:
         raise UnsupportedModelError(f"pipeline step {path!r} ({cls}) receives column {sig.name!r} of text "
@@ -295,6 +359,9 @@ def _clip(sig: _Signal, rng: tuple[float, float], path: str, cls: str) -> _Signa
     """Clipping is exact on levels; on a numeric column only when it never bites."""
     if isinstance(sig, _Levels):
         return _Levels(np.clip(np.asarray(sig.values, dtype=np.float64), *rng), sig.indicators, sig.name)
+    if isinstance(sig, _Affine):
+        raise UnsupportedModelError(f"pipeline step {path!r} ({cls}, clip=True) clips the combined column "
+                                    f"{sig.name!r}; use clip=False")
     lo, hi = sig.fn(np.array([sig.lb, sig.ub]))
     lo, hi = min(lo, hi), max(lo, hi)
     if lo < rng[0] or hi > rng[1]:
@@ -397,6 +464,8 @@ class _Mirror:
 
 
 def _model_input(milp: MILP, sig: _Signal, model: str, mirrors: list[_Mirror]) -> ModelInput:
+    if isinstance(sig, _Affine):
+        return AffineInput(sig.expr, name=sig.name)
     if isinstance(sig, _Levels):
         v = _numeric_values(sig)
         if v is None:
@@ -454,6 +523,7 @@ def pipeline_inputs(milp: MILP, model: Any, inputs: Mapping[str, ModelInput],
     columns in frame order (used when the pipeline was fitted without column names).
     Raises :class:`UnsupportedModelError` naming any step that cannot be encoded.
     """
+    check_steps(model)  # names the first unsupported step before anything is built
     steps, final, fpath = _split(model)
     order = model_input_names(model, columns)
     missing = [c for c in order if c not in inputs]
@@ -476,7 +546,10 @@ def pipeline_inputs(milp: MILP, model: Any, inputs: Mapping[str, ModelInput],
 
 
 _STEP_CLASSES = {"Pipeline", "ColumnTransformer", "StandardScaler", "MinMaxScaler", "RobustScaler",
-                 "MaxAbsScaler", "OneHotEncoder", "OrdinalEncoder", "SimpleImputer", "FunctionTransformer"}
+                 "MaxAbsScaler", "OneHotEncoder", "OrdinalEncoder", "SimpleImputer", "FunctionTransformer", "PCA"}
+# final estimators that only ever see their inputs through linear expressions
+_AFFINE_FAMILIES = ("LogisticRegression", "LogisticRegressionCV", "LinearSVC", "SGDClassifier", "RidgeClassifier",
+                    "RidgeClassifierCV", "Perceptron", "PassiveAggressiveClassifier", "MLPClassifier")
 
 
 def check_steps(model: Any) -> None:
@@ -496,6 +569,10 @@ def check_steps(model: Any) -> None:
         if cls not in _STEP_CLASSES or (cls == "FunctionTransformer" and est.func is not None):
             raise UnsupportedModelError(
                 f"pipeline step {path!r} ({cls}) is not supported; supported steps: {', '.join(SUPPORTED_STEPS)}")
+        if cls == "PCA" and type(final).__name__ not in _AFFINE_FAMILIES:
+            raise UnsupportedModelError(
+                f"pipeline step {path!r} (PCA) is supported only in front of linear models and MLPs, not "
+                f"{type(final).__name__}: its splits on a combination of columns cannot be encoded exactly")
         if cls == "Pipeline":
             for n, sub in est.steps:
                 visit(sub, f"{path}/{n}")
@@ -579,6 +656,13 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
     except Exception:  # noqa: BLE001 -- the check is a safety net, not a requirement
         return False
     for k, sig in enumerate(out):
+        if isinstance(sig, _Affine):  # real arithmetic: equal up to rounding
+            mine = sig.expr.const + X[:, sig.expr.idx] @ sig.expr.coef
+            tol = 1e-9 * (1.0 + np.abs(sig.expr.coef).sum() * max(1.0, float(np.abs(X).max())))
+            if not np.allclose(mine, Z[:, k], rtol=1e-9, atol=tol):
+                raise ArithmeticError(f"pipeline encoding disagrees with the pipeline's transform at output "
+                                      f"column {k} ({sig.name!r}): {mine[:5]} vs {Z[:5, k]}; please report this")
+            continue
         if isinstance(sig, _Num):
             mine = sig.fn(X[:, sig.var])
         else:
@@ -596,4 +680,4 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
     return True
 
 
-__all__ = ["encode_pipeline", "pipeline_inputs", "check_steps", "SUPPORTED_STEPS", "MAX_ENUMERATED_VALUES"]
+__all__ = ["encode_pipeline", "pipeline_inputs", "check_steps", "AffineInput", "SUPPORTED_STEPS", "MAX_ENUMERATED_VALUES"]

@@ -471,21 +471,47 @@ def test_negative_scale_is_handled(family):
 
 # ---- errors -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("step,cls", [(PolynomialFeatures(2), "PolynomialFeatures"),
-                                      (FunctionTransformer(np.tanh), "FunctionTransformer"),
-                                      (PCA(1), "PCA")])
-def test_unsupported_step_is_named(step, cls):
+@pytest.mark.parametrize("step,cls,model,says", [
+    (PolynomialFeatures(2), "PolynomialFeatures", LogisticRegression(), "supported steps: Pipeline"),
+    (FunctionTransformer(np.tanh), "FunctionTransformer", LogisticRegression(), "supported steps: Pipeline"),
+    (PCA(1), "PCA", DecisionTreeClassifier(max_depth=2), "only in front of linear models and MLPs")])
+def test_unsupported_step_is_named(step, cls, model, says):
     df, y = _int_data(0)
     pipe = Pipeline([("pre", ColumnTransformer([("num", Pipeline([("sc", StandardScaler()), ("odd", step)]),
                                                  ["a", "b"]), ("oh", OneHotEncoder(), ["h"])])),
-                     ("clf", LogisticRegression())]).fit(df, y)
-    with pytest.raises(UnsupportedModelError, match=rf"'pre/num/odd' \({cls}\).*supported steps: Pipeline"):
+                     ("clf", model)]).fit(df, y)
+    with pytest.raises(UnsupportedModelError, match=rf"'pre/num/odd' \({cls}\).*{says}"):
         mipcf.Recourse(pipe, Schema.from_frame(df))
     milp = MILP()
     inputs = {c: NumericInput(milp.add_var(0, 5, True), 0, 5, True, name=c) for c in ("a", "b")}
     inputs["h"] = encoders.CategoryInput(LEVELS, [encoders.LinExpr.var(milp.add_var(0, 1, True)) for _ in LEVELS])
-    with pytest.raises(UnsupportedModelError, match=rf"'pre/num/odd' \({cls}\)"):
+    with pytest.raises(UnsupportedModelError, match=rf"'pre/num/odd' \({cls}\).*{says}"):
         encoders.encode_model(milp, pipe, inputs, ["a", "b", "h"])
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+def test_pca_in_front_of_linear_and_mlp_matches_grid(whiten):
+    """PCA is an affine map: exact (up to rounding, covered by the margin) for linear models
+    and ReLU networks; the grid judges with the pipeline's predict."""
+    df, y = _int_data(13)
+    models = [LogisticRegression()]
+    try:
+        import encoders.relu  # noqa: F401
+        from sklearn.neural_network import MLPClassifier
+        models.append(MLPClassifier((5,), max_iter=3000, random_state=0))
+    except ImportError:
+        pass
+    for model in models:
+        pipe = Pipeline([("pre", ColumnTransformer([
+            ("num", Pipeline([("sc", StandardScaler()), ("pca", PCA(2, whiten=whiten))]), ["a", "b"]),
+            ("oh", OneHotEncoder(), ["h"])])), ("sc2", StandardScaler()), ("clf", model)]).fit(df, y)
+        schema = Schema.from_frame(df)
+        rc = mipcf.Recourse(pipe, schema, cost="l1")
+        rows = df[pipe.predict(df) == 0].head(3)
+        assert len(rows)
+        for i in range(len(rows)):
+            row = rows.iloc[[i]]
+            _check_answer(rc.explain(row), pipe, row, _grid_optimum(rc, pipe, row, 1), LEVELS)
 
 
 def test_text_column_reaching_the_model_is_refused():
