@@ -520,6 +520,11 @@ class _SupportBound(_Bound):
     def encode(self, milp: MILP, inputs: Mapping[str, Any], fvars: Sequence[Any], encoding: Any) -> None:
         """``max_candidates`` slots; a slot's candidate point enters through row bounds only."""
         cost, S = self.cost, self.spec.max_candidates
+        for fv in fvars:  # with an SCM the model sees other columns than the actions: not supported
+            inp = inputs.get(fv.feature.name)
+            if fv.var is not None and isinstance(inp, NumericInput) and inp.var != fv.var:
+                raise ValueError("SupportConstraint does not support an SCM (the support distance would "
+                                 f"be measured on the actions, not on the resulting {fv.feature.name!r})")
         self.fvars = list(fvars)
         F = len(fvars)
         # per feature: the largest weighted change between any allowed value and any training value
