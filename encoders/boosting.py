@@ -122,10 +122,11 @@ def read_hist_gradient_boosting(model: Any) -> TreeEnsembleDef:
     input with the float64 ``num_threshold`` (``x <= t``, no float32 rounding); binary
     models predict class 1 iff ``raw > 0``. Categorical splits are not supported.
     """
-    if getattr(model, "_preprocessor", None) is not None or np.any(getattr(model, "is_categorical_", None) or False):
+    is_cat = getattr(model, "is_categorical_", None)
+    is_cat = np.zeros(0, bool) if is_cat is None else np.asarray(is_cat, dtype=bool)
+    if is_cat.any() or getattr(model, "_preprocessor", None) is not None:
         names = getattr(model, "feature_names_in_", None)
-        cats = [str(names[j]) if names is not None else str(j)
-                for j in np.flatnonzero(np.asarray(model.is_categorical_ if model.is_categorical_ is not None else []))]
+        cats = [str(names[j]) if names is not None else str(j) for j in np.flatnonzero(is_cat)]
         raise _unsupported(f"HistGradientBoostingClassifier with categorical features {cats} is not supported; "
                            "one-hot encode them (or pass them as numbers with categorical_features=None)")
     k = int(model.n_trees_per_iteration_)
@@ -188,8 +189,9 @@ def read_xgboost(model: Any) -> TreeEnsembleDef:
     raw_trees = tree_model["trees"]
     info = np.asarray(tree_model["tree_info"], dtype=int)
     n_use = len(raw_trees)
-    lo, hi = model._get_iteration_range(None)
-    if hi:  # early stopping: predict stops at best_iteration
+    best = getattr(model, "best_iteration", None)  # set by early stopping; predict stops there
+    lo, hi = 0, (0 if best is None else int(best) + 1)
+    if hi:
         indptr = tree_model.get("iteration_indptr")
         n_use = int(indptr[hi]) if indptr is not None else hi * k * int(
             tree_model["gbtree_model_param"].get("num_parallel_tree", "1"))

@@ -184,6 +184,10 @@ def test_unsupported_boosting_variants_are_named():
     gb = GradientBoostingClassifier(n_estimators=3, init=LogisticRegression()).fit(X, y)
     with pytest.raises(encoders.UnsupportedModelError, match="LogisticRegression"):
         encoders.read_model(gb)
+    Xh = np.c_[X, rng.integers(0, 3, 200)]
+    hgb = HistGradientBoostingClassifier(max_iter=2, categorical_features=[2]).fit(Xh, y)
+    with pytest.raises(encoders.UnsupportedModelError, match=r"categorical features \['2'\]"):
+        encoders.read_model(hgb)
     lgb = pytest.importorskip("lightgbm")
     Xc = pd.DataFrame({"a": pd.Categorical(rng.integers(0, 4, 200)), "b": X[:, 1]})
     yc = (Xc.a.cat.codes.to_numpy() % 2).astype(int)
