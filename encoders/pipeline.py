@@ -42,7 +42,8 @@ SUPPORTED_STEPS = (
     "Pipeline", "ColumnTransformer (column names, indices, slices, masks; 'passthrough', 'drop', "
     "remainder, transformer_weights)", "StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler",
     "OneHotEncoder", "OrdinalEncoder", "SimpleImputer (missing_values NaN/None: the schema admits no "
-    "missing values, so it is the identity)", "PCA (linear models and MLPs only)", "FunctionTransformer(func=None)", "'passthrough'", "None",
+    "missing values, so it is the identity)", "PCA (linear models and MLPs only)",
+    "FunctionTransformer(func=None)", "'passthrough'", "None",
 )
 # an encoder applied to an integer column enumerates its values; beyond this many it refuses
 MAX_ENUMERATED_VALUES = 1024
@@ -148,6 +149,9 @@ class AffineInput:
 
 
 def _numeric_values(sig: _Levels) -> np.ndarray | None:
+    """The level values as float64, or None for labels (text stays text, even "1")."""
+    if any(isinstance(v, (str, bytes)) for v in sig.values):
+        return None
     try:
         return np.asarray(sig.values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -508,7 +512,8 @@ def _split(model: Any, path: str = "") -> tuple[list[tuple[str, Any]], Any, str]
     name, final = steps[-1]
     here = [(f"{path}{n}", s) for n, s in steps[:-1]]
     if final is None or isinstance(final, str):
-        raise UnsupportedModelError(f"pipeline step {path}{name!r} is {final!r}; a pipeline must end in a classifier")
+        raise UnsupportedModelError(f"pipeline step {path + name!r} is {final!r}; a pipeline must end in a "
+                                    "classifier")
     if type(final).__name__ == "Pipeline":
         inner, final, fpath = _split(final, f"{path}{name}/")
         return here + inner, final, fpath
@@ -680,4 +685,5 @@ def _self_check(milp: MILP, steps: list, model: Any, order: list[str], raw: list
     return True
 
 
-__all__ = ["encode_pipeline", "pipeline_inputs", "check_steps", "AffineInput", "SUPPORTED_STEPS", "MAX_ENUMERATED_VALUES"]
+__all__ = ["encode_pipeline", "pipeline_inputs", "check_steps", "AffineInput", "SUPPORTED_STEPS",
+           "MAX_ENUMERATED_VALUES"]
