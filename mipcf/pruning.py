@@ -122,7 +122,9 @@ class Pruner:
         if self._fast is not None and self.model.predict(self.schema.frame_from_values(best[0], row))[0] != desired:
             return None  # never hand on a point the model itself rejects
         # the single-change search is exhaustive: if it found nothing, two changes are needed
-        return best[0], best[1], self.lower_bound(1 if single is not None else 2)
+        # exhaustive only for tree models; a network can flip on a single numeric change it did not try
+        exhaustive = self.p.encoding.leaf_boxes is not None
+        return best[0], best[1], self.lower_bound(2 if single is None and exhaustive else 1)
 
     def single_changes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query) -> tuple[dict, float] | None:
         """The cheapest counterfactual that changes exactly one feature, by exhaustive search.
@@ -324,6 +326,8 @@ class Pruner:
             lbs = self.leaf_lower_bounds(q, values)
             lam = self.p.encoding.leaf_boxes[0]
             q.ub[lam[lbs > slack]] = 0.0
+        if self.p.encoding.tighten is not None:  # ReLU: neurons stable over the budget box
+            self.p.encoding.tighten(q.lb, q.ub)
 
     def _prune_numeric(self, q: Query, fv: FeatureVars, x0: float, room: float) -> None:
         if room < 0:

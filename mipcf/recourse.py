@@ -188,7 +188,8 @@ class Recourse:
 
     def _pruner_for(self):
         if self._pruner is None and self.prune and self.data is not None and self.scm is None \
-                and self.problem.encoding.leaf_boxes is not None and not self.cost_spec.tables \
+                and (self.problem.encoding.leaf_boxes is not None or self.problem.encoding.tighten is not None) \
+                and not self.cost_spec.tables \
                 and not self.schema.links \
                 and not (self._plaus is not None and self._plaus.needs_points):  # radii/intervals assume split edges
             from .pruning import Pruner

@@ -104,9 +104,10 @@ def _oracle(model, grid, x0, desired, norm, actions, margin):
 
 
 def _check_against_grid(model, cols, ranges, actions, norm, persons, solver="highs", options=None,
-                        desired_of=None):
+                        desired_of=None, data=None):
     schema = Schema([Feature(c, "integer", 0, r, actionability=a) for c, r, a in zip(cols, ranges, actions)])
-    rec = mipcf.Recourse(model, schema, cost=norm, scale="none", solver=solver, encoder_options=options)
+    rec = mipcf.Recourse(model, schema, cost=norm, scale="none", solver=solver, encoder_options=options,
+                         data=data)
     grid = _grid(ranges)
     margin = rec.problem.encoding.margin
     exact = 0
@@ -194,6 +195,55 @@ def test_grid_optimum_equals_brute_force(case, norm):
     persons = grid[rng.choice(len(grid), 7, replace=False)]
     exact, _ = _check_against_grid(model, cols, ranges, actions, norm, persons)
     assert exact >= 6  # margin-excluded optima are allowed, but rare (checked bounds above)
+
+
+@pytest.mark.parametrize("norm", ["l0", "l1", "linf"])
+@pytest.mark.parametrize("case", GRID_CASES[1:4:2], ids=lambda c: f"seed{c[0]}")
+def test_grid_optimum_with_incumbent_pruning(case, norm):
+    """With training data, Recourse starts from a repaired data point and tightens the
+    network over the cost box that point allows; the optimum must not move."""
+    seed, hidden, ranges, actions = case
+    model, cols = _fit(seed, hidden, ranges)
+    grid = _grid(ranges)
+    rng = np.random.default_rng(200 + seed)
+    # a small pool: incumbents are often worse than the optimum, so the proof has to come from the MILP
+    data = pd.DataFrame(grid[rng.choice(len(grid), 12, replace=False)], columns=cols).astype(int)
+    persons = grid[rng.choice(len(grid), 6, replace=False)]
+    exact, rec = _check_against_grid(model, cols, ranges, actions, norm, persons, data=data)
+    assert rec._pruner is not None
+    assert exact >= 5
+
+
+def test_poor_incumbent_does_not_prove_l0_optimality():
+    """A network can flip on one numeric change the incumbent search never tries: a
+    two-change incumbent must not be declared optimal by an 'at least two changes' bound."""
+    model, cols = _fit(1, (6,), [4, 6, 3])
+    ranges = [4, 6, 3]
+    schema = Schema([Feature(c, "integer", 0, r) for c, r in zip(cols, ranges)])
+    grid = _grid(ranges)
+    pred = model.predict(pd.DataFrame(grid, columns=cols))
+    tried = 0
+    for x0 in grid[np.random.default_rng(0).permutation(len(grid))]:
+        desired = [c for c in model.classes_ if c != model.predict(pd.DataFrame([x0], columns=cols))[0]][0]
+        ok = pred == desired
+        changes = (grid != x0).sum(axis=1)
+        if not (ok & (changes == 1)).any():
+            continue
+        # an accepted point two or more changes away that no single reset towards x0 repairs
+        for p in grid[ok & (changes >= 2)]:
+            resets = np.array([np.where(np.arange(3) == j, x0, p) for j in range(3) if p[j] != x0[j]])
+            if not np.any(model.predict(pd.DataFrame(resets, columns=cols)) == desired):
+                break
+        else:
+            continue
+        rec = mipcf.Recourse(model, schema, cost="l0", scale="none",
+                             data=pd.DataFrame([p], columns=cols).astype(int))
+        ex = rec.explain(pd.DataFrame([x0], columns=cols).astype(int), desired_class=desired)
+        assert ex.status == "optimal" and ex.cost == 1.0, (x0, p, ex)
+        tried += 1
+        if tried == 3:
+            break
+    assert tried >= 1
 
 
 def test_grid_optimum_with_interval_bounds_and_identity_network():
