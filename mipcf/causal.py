@@ -339,6 +339,8 @@ class SCM:
                 names.append(v)
         self.variables = names
         self.order = self._topological_order()
+        if variables is None:  # no declared order: causes before effects
+            self.variables = list(self.order)
 
     # ---- construction -----------------------------------------------------------------
     @classmethod

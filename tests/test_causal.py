@@ -250,9 +250,7 @@ def grid_data():
     return X, y.to_numpy()
 
 
-@pytest.mark.parametrize("kind", ["tree", "forest"])
-@pytest.mark.parametrize("intervention", ["hard", "additive"])
-def test_tree_models_against_brute_force(grid_data, kind, intervention):
+def check_against_brute_force(grid_data, kind, intervention, n_people):
     X, y = grid_data
     model = (DecisionTreeClassifier(max_depth=5, random_state=0) if kind == "tree"
              else RandomForestClassifier(n_estimators=8, max_depth=4, random_state=0)).fit(X, y)
@@ -281,9 +279,48 @@ def test_tree_models_against_brute_force(grid_data, kind, intervention):
             world = propagate_by_hand(x, do, intervention == "additive")
             assert ex.counterfactual.iloc[0].tolist() == pytest.approx(list(world))
         checked += 1
-        if checked == 12:
+        if checked == n_people:
             break
-    assert checked == 12
+    return checked
+
+
+@pytest.mark.parametrize("kind, n_people", [("tree", 12), ("forest", 6)])
+@pytest.mark.parametrize("intervention", ["hard", "additive"])
+def test_tree_models_against_brute_force(grid_data, kind, n_people, intervention):
+    assert check_against_brute_force(grid_data, kind, intervention, n_people) == n_people
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["tree", "forest"])
+@pytest.mark.parametrize("intervention", ["hard", "additive"])
+def test_tree_models_against_brute_force_every_denied_person(grid_data, kind, intervention):
+    assert check_against_brute_force(grid_data, kind, intervention, 125) > 20
+
+
+@pytest.mark.slow
+def test_loan_forest_real_valued_children():
+    """Real-valued recomputed inputs meet float32 splits: every world must pass predict."""
+    from mipcf.loan import loan_data, loan_spec
+
+    schema, scm, _ = loan_spec()
+    X, y = loan_data(n=600)
+    model = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
+    denied = X[model.predict(X) == 0].head(6)
+    for intervention in ("hard", "additive"):
+        rec = mipcf.Recourse(model, schema, scm=scm, intervention=intervention, time_limit=120)
+        other = mipcf.Recourse(model, schema, scm=scm, intervention=intervention, time_limit=120,
+                               solver="ortools")
+        for i in range(len(denied)):
+            row = denied.iloc[[i]]
+            ex = rec.explain(row, 1)
+            assert ex.status == "optimal", ex
+            assert model.predict(ex.counterfactual)[0] == 1
+            before = row.iloc[0].astype(float).to_dict()
+            acts = dict(zip(ex.interventions.feature, ex.interventions.after))
+            world = (scm.propagate(before, do=acts) if intervention == "hard"
+                     else scm.propagate(before, shift={k: v - before[k] for k, v in acts.items()}))
+            assert ex.counterfactual.iloc[0].astype(float).to_dict() == pytest.approx(world, rel=1e-9)
+            assert other.explain(row, 1).cost == pytest.approx(ex.cost, rel=1e-5)
 
 
 def test_ortools_agrees_on_a_causal_instance(grid_data):
