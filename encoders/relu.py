@@ -342,7 +342,7 @@ class ReluBounds:
         self.relu = relu
         self._glb, self._gub = lb.copy(), ub.copy()
         self._key_cols = layers[0].inputs
-        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
         self.cache_size = cache_size
         self.hits = 0
         self.lp_solves = 0       # LPs solved for the compiled bounds
@@ -380,11 +380,11 @@ class ReluBounds:
             self._cache[key] = hit
         else:
             self.hits += 1
-        idx, new_lb, new_ub = hit
+        idx, new_lb, new_ub, self.fixed_last = hit
         lb[idx] = np.maximum(lb[idx], new_lb)
         ub[idx] = np.minimum(ub[idx], new_ub)
 
-    def _compute(self, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _compute(self, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         idx, nlb, nub = [], [], []
         fixed = 0
         for ly, (lo, hi) in zip(self.layers, self.bounds(lb, ub)):
@@ -405,8 +405,7 @@ class ReluBounds:
             idx.append(ly.post[uns])
             nlb.append(np.maximum(lo[uns], 0.0))
             nub.append(np.maximum(hi[uns], 0.0))
-        self.fixed_last = fixed
-        return np.concatenate(idx), np.concatenate(nlb), np.concatenate(nub)
+        return np.concatenate(idx), np.concatenate(nlb), np.concatenate(nub), fixed
 
 
 def _first_layer(inputs: Sequence[ModelInput], W: np.ndarray, b: np.ndarray,
