@@ -106,8 +106,9 @@ def read_isolation_forest(forest: object) -> IsolationForestDef:
 class InlierEncoding:
     """The summed path length over MILP columns and the row that asks for an inlier.
 
-    ``row`` is the id of ``path_length >= threshold + margin``; its lower bound is the only
-    thing a caller changes (``-inf`` switches the requirement off, a larger margin retries).
+    ``row`` is the id of ``path_length >= threshold`` (see :meth:`row_lower`); its lower bound
+    is the only thing a caller changes (``-inf`` switches the requirement off, a larger
+    margin retries).
     """
 
     path_length: LinExpr
@@ -118,8 +119,14 @@ class InlierEncoding:
     definition: IsolationForestDef
 
     def row_lower(self, factor: float = 1.0) -> float:
-        """Row lower bound asking for an inlier with ``factor`` times the base margin."""
-        return self.threshold + self.margin * factor - self.path_length.const
+        """Row lower bound asking for an inlier.
+
+        ``factor == 1`` is inclusive (a point exactly at the threshold is an inlier for
+        sklearn, and a rounding ulp must not exclude it); a caller whose point the forest
+        rejected retries with ``factor > 1``, which asks for ``margin * factor / 100`` more.
+        """
+        m = -1e-3 * self.margin if factor <= 1 else self.margin * factor / 100.0
+        return self.threshold + m - self.path_length.const
 
 
 def encode_isolation_forest(milp: MILP, definition: IsolationForestDef | object, inputs: Sequence[ModelInput],
@@ -133,7 +140,7 @@ def encode_isolation_forest(milp: MILP, definition: IsolationForestDef | object,
         # D is a sum of constants picked by integral leaf weights, so only solver tolerances
         # (and float summation order) separate the MILP's D from sklearn's: a tiny margin
         margin = 1e-9 * max(1.0, abs(definition.threshold))
-        row = milp.add_ge(D, definition.threshold + margin, name=f"{name}.inlier")
+        row = milp.add_ge(D, definition.threshold - 1e-3 * margin, name=f"{name}.inlier")
     return InlierEncoding(D, row, definition.threshold, margin, enc, definition)
 
 

@@ -500,7 +500,7 @@ class _SupportBound(_Bound):
             ok = np.array([v == desired or str(v) == str(desired) for v in self.pred[rows]], dtype=bool)
             if self.spec.k > 1 and rows.size:
                 uniq = self.X.iloc[rows[first]]
-                within = pairwise_cost(self.schema, self.cost, uniq, uniq) <= self.spec.radius
+                within = self._within(pairwise_cost(self.schema, self.cost, uniq, uniq))
                 supporters = (within * mult[None, :]).sum(axis=1)  # with multiplicity
                 ok &= supporters[inverse] >= self.spec.k
             self._pools[key] = (rows[keep], ok[keep])
@@ -606,10 +606,12 @@ class _SupportBound(_Bound):
         # a reachable training point the model accepts, with k supporters, is itself a valid answer
         eligible = ok & (reach <= 0.0)
         upper = float(d0[eligible].min()) if eligible.any() else INF
-        keep = np.nonzero((reach <= r) & (d0 <= upper + r))[0]
+        keep = np.nonzero((reach <= r * (1 + 1e-12)) & (d0 <= (upper + r) * (1 + 1e-12)))[0]
         keep = keep[np.argsort(d0[keep], kind="stable")]
         used, left_out = keep[:S], keep[S:]
-        margin = (1e-9 * max(1.0, r) + 1e-12) * factor
+        # inclusive at first (a point exactly at the radius counts, as in the check); a retry
+        # after the check rejected a solver point asks for a margin inside the radius
+        margin = -1e-12 * max(1.0, r) if factor <= 1 else 1e-9 * max(1.0, r) * factor / 100.0
         # switch every slot off, then fill the used ones
         q.ub[self.z] = 0.0
         for j, fv in enumerate(self.fvars):
@@ -637,13 +639,17 @@ class _SupportBound(_Bound):
         """True when no left-out candidate could support an answer cheaper than ``cost``."""
         return not cost + self.spec.radius >= info.get("excluded_min", INF) * (1 - 1e-12)
 
+    def _within(self, d: np.ndarray) -> np.ndarray:
+        # distances are float sums: one part in 1e12 is rounding, not distance
+        return d <= self.spec.radius * (1 + 1e-12)
+
     def accepts(self, cf: pd.DataFrame, desired: Any) -> bool:
-        return int(np.sum(self.distances(cf, desired) <= self.spec.radius)) >= self.spec.k
+        return int(np.sum(self._within(self.distances(cf, desired)))) >= self.spec.k
 
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         d = self.distances(cf, desired)
         return {"kind": self.name, "score": float(np.sort(d)[self.spec.k - 1]) if d.size >= self.spec.k else INF,
-                "support": int(np.sum(d <= self.spec.radius)), "radius": self.spec.radius, "k": self.spec.k}
+                "support": int(np.sum(self._within(d))), "radius": self.spec.radius, "k": self.spec.k}
 
 
 def bind(spec: PlausibilityConstraint | None, model: Any, schema: Schema, cost: CostSpec,

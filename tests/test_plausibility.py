@@ -308,7 +308,7 @@ def _check_support(seeds, per_model: int) -> int:
                 cf = ex.counterfactual.to_numpy(float)[0]
                 dd = np.abs(P - cf) / HI
                 dcf = dd.sum(axis=1) if norm == "l1" else dd.max(axis=1)
-                assert (dcf <= r).sum() >= k
+                assert (dcf <= r + 1e-12).sum() >= k
                 assert ex.extra["plausibility"]["support"] >= k
     assert truncated <= n // 10
     return n
