@@ -59,6 +59,9 @@ def _fit_cached(seed, hidden, ranges, n_classes, activation):
 
 def _scores(model: MLPClassifier, X: np.ndarray) -> np.ndarray:
     """The last affine layer, computed here from ``coefs_`` (independent of the encoder)."""
+    if hasattr(model, "steps"):  # a Pipeline: its own preprocessing, then the network
+        X = model[:-1].transform(pd.DataFrame(np.asarray(X, dtype=float), columns=model.feature_names_in_))
+        model = model[-1]
     h = np.asarray(X, dtype=float)
     for k, (W, b) in enumerate(zip(model.coefs_, model.intercepts_)):
         h = h @ W + b
@@ -258,6 +261,26 @@ def test_grid_optimum_with_interval_bounds_and_identity_network():
     exact, rec = _check_against_grid(lin, cols, [6, 6], ["actionable"] * 2, "l1", grid[::9])
     assert exact >= len(grid[::9]) - 1
     assert all(np.all(ly.z < 0) and np.all(ly.state == 1) for ly in rec.problem.encoding.tighten.layers)
+
+
+@pytest.mark.parametrize("scaler", ["standard", "minmax"])
+def test_scaler_pipeline_grid_optimum(scaler):
+    """A scaler in front of the network folds into the first layer's affine map."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    ranges = [6, 5, 4]
+    net, cols = _fit(2, (5, 4), ranges)
+    grid = _grid(ranges)
+    X = pd.DataFrame(grid, columns=cols)
+    y = net.predict(X)  # a teacher with a non-trivial boundary; the pipeline learns it afresh
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = make_pipeline(StandardScaler() if scaler == "standard" else MinMaxScaler(),
+                              MLPClassifier((6, 4), solver="lbfgs", max_iter=150, random_state=0)).fit(X, y)
+    persons = grid[np.random.default_rng(4).choice(len(grid), 6, replace=False)]
+    exact, _ = _check_against_grid(model, cols, ranges, ["actionable"] * 3, "l1", persons)
+    assert exact >= 5
 
 
 def test_multiclass_grid_optimum():
