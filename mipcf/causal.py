@@ -618,6 +618,7 @@ class CausalBlock:
         self._split_gaps(encoding)
         if self.robust is None:
             return
+        self.total_effects(None)  # a non-linear SCM fails here, naming the term, not per person
         to_var = {c: v for v, c in self.result_cols.items()}
         input_cols = {int(i) for inp in self.inputs.values() for i in inp.expr.idx}
         for c in range(len(encoding.scores)):
@@ -654,27 +655,38 @@ class CausalBlock:
             m_left = hi_r - (c.left_max - g)  # left (y = 0): r <= left_max - g
             milp.add_le(LinExpr([c.var, c.right], [1.0, -m_left]), c.left_max - g, name="scm.split_gap_left")
 
-    def total_effects(self, values: Mapping[str, Any]) -> tuple[np.ndarray, list[str]]:
-        """``J`` with ``J[i, j] = d x_i / d u_j`` for this person (linear SCMs), and the order."""
+    def total_effects(self, values: Mapping[str, Any] | None) -> tuple[np.ndarray, list[str]]:
+        """``J`` with ``J[i, j] = d x_i / d u_j`` for this person, and the variable order.
+
+        Only the variables the perturbation reaches (the perturbed ones and their descendants)
+        need linear equations; a product with a fixed 0/1 variable is linear for a person.
+        ``values=None`` checks the structure only (products then count with weight 1).
+        """
         names = [v for v in self.scm.variables if v in self.result_cols]
         pos = {v: i for i, v in enumerate(names)}
         n = len(names)
         B = np.zeros((n, n))
-        env = _numeric_env(values, self.scm.variables)
+        env = None if values is None else _numeric_env(values, self.scm.variables)
+        reached = set(self._perturbed)
+        for p in self._perturbed:
+            reached |= self.scm.descendants(p)
         for v in names:
             if v not in self.scm.equations:
                 continue
             for t in self.scm.equations[v].terms:
-                free = [p for p in t.names if p not in self.fixed]
-                if t.kind == "linear" and t.names[0] in pos:
-                    B[pos[v], pos[t.names[0]]] += t.coef
-                elif t.kind == "product" and free and not any(p in self._perturbed for p in t.names
-                                                              if p != free[0]):
-                    other = next(p for p in t.names if p != free[0])
-                    B[pos[v], pos[free[0]]] += t.coef * float(env[other])
-                elif free or any(p in self._perturbed for p in t.names):
-                    raise SCMError(f"robust recourse needs a linear SCM; the equation of {v!r} has the "
-                                   f"non-linear term {ast.unparse(t.node) if t.node else t.names}")
+                hit = [p for p in t.names if p in reached]
+                if not hit:
+                    continue  # constant under the perturbation
+                if t.kind == "linear":
+                    B[pos[v], pos[hit[0]]] += t.coef
+                elif t.kind == "product" and len(hit) == 1 and all(p in self.fixed for p in t.names
+                                                                    if p != hit[0]):
+                    other = next(p for p in t.names if p != hit[0])
+                    B[pos[v], pos[hit[0]]] += t.coef * (1.0 if env is None else float(env[other]))
+                else:
+                    term = ast.unparse(t.node) if t.node is not None else " * ".join(t.names)
+                    raise SCMError(f"robust recourse needs a linear SCM where the perturbation reaches; "
+                                   f"the equation of {v!r} has the non-linear term {term} in {hit}")
         return np.linalg.inv(np.eye(n) - B), names
 
     @property

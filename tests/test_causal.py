@@ -203,6 +203,32 @@ def test_product_with_a_fixed_binary():
     assert rec.explain(X.iloc[[1]]).cost == pytest.approx(6.0, rel=REL)  # x1 = 6, x2 = 0
 
 
+@pytest.mark.parametrize("g, factor", [(1, 3.0), (0, 1.0)])
+def test_robust_margin_with_a_fixed_binary_product(g, factor):
+    """x2 := 2 g x1 + u2: J^T w = (1 + 2 g, 1), so shifting x1 by d adds (1 + 2 g) d."""
+    X = pd.DataFrame({"g": [g], "x1": [0.0], "x2": [0.0]})
+    model = linear_model(["g", "x1", "x2"], [0.0, 1.0, 1.0], -6.0)
+    schema = Schema([mipcf.Feature("g", "binary", actionability="immutable"),
+                     mipcf.Feature("x1", "real", -50.0, 50.0),
+                     mipcf.Feature("x2", "real", -100.0, 100.0, actionability="not_actionable")])
+    rec = mipcf.Recourse(model, schema, cost="l1", scale="none", scm=SCM({"x2": "2 * g * x1"}),
+                         intervention="additive", robust={"epsilon": 0.5, "norm": "l2"})
+    ex = rec.explain(X, 1)
+    assert ex.cost == pytest.approx((6 + 0.5 * np.hypot(factor, 1.0)) / factor, rel=REL)
+
+
+def test_robust_on_a_piecewise_scm_names_the_term(loan):
+    X, _, model, schema, scm = loan
+    denied = X[model.predict(X) == 0].iloc[[0]]
+    rec = mipcf.Recourse(model, schema, scm=scm, intervention="additive", robust={"epsilon": 1})
+    with pytest.raises(SCMError, match="relu"):
+        rec.explain(denied, 1)
+    # the perturbation of loan amount and duration never reaches the relu: fine
+    rec = mipcf.Recourse(model, schema, scm=scm, intervention="additive",
+                         robust={"epsilon": 1, "features": ["loan_amount", "duration"]})
+    assert rec.explain(denied, 1).status == "optimal"
+
+
 # ---- trees and forests against brute force on an integer grid -----------------------------
 
 GRID = range(0, 5)
