@@ -351,7 +351,12 @@ class Schema:
                 for lv in f.levels:
                     out[f.columns[lv]] = _cast(1 if _key(lv) == _key(v) else 0, like[f.columns[lv]].dtype)
             else:
-                out[f.name] = _cast(v, like[f.name].dtype)
+                dtype = like[f.name].dtype
+                v = _cast(v, dtype)
+                if isinstance(dtype, pd.CategoricalDtype) and v in list(dtype.categories):
+                    out[f.name] = pd.Categorical([v] * len(out), dtype=dtype)  # stays a category column
+                else:
+                    out[f.name] = v
         return out[like.columns]
 
 

@@ -637,3 +637,29 @@ def test_boosting_behind_pipeline_matches_grid(name):
         for i in range(len(rows)):
             row = rows.iloc[[i]]
             _check_answer(rc.explain(row), pipe, row, _grid_optimum(rc, pipe, row, 1), LEVELS + ["other"])
+
+
+def test_category_dtype_columns_and_column_selectors():
+    """pandas category / bool columns, columns picked by make_column_selector; the
+    counterfactual keeps every dtype (the category column stays a category column)."""
+    from sklearn.compose import make_column_selector
+    rng = np.random.default_rng(0)
+    n = 160
+    df = pd.DataFrame({"a": rng.integers(0, 6, n), "h": pd.Categorical(rng.choice(LEVELS, n)),
+                       "ok": rng.random(n) > 0.5})
+    y = ((df["a"] + 3 * (df["h"] == "rent") + df["ok"] + rng.normal(0, 1, n)) > 5).astype(int).to_numpy()
+    pipe = Pipeline([("ct", ColumnTransformer([
+        ("n", StandardScaler(), make_column_selector(dtype_include="number")),
+        ("c", OneHotEncoder(), make_column_selector(dtype_include="category"))], remainder="passthrough")),
+        ("clf", DecisionTreeClassifier(max_depth=4, random_state=0))]).fit(df, y)
+    schema = Schema.from_frame(df)
+    assert [f.type for f in schema.features] == ["integer", "categorical", "binary"]
+    rc = mipcf.Recourse(pipe, schema, cost="l1", data=df)
+    rows = df[pipe.predict(df) == 0].head(3)
+    for i in range(len(rows)):
+        row = rows.iloc[[i]]
+        ex = rc.explain(row)
+        oracle = _grid_optimum(rc, pipe, row, 1)
+        assert ex.status == "optimal" and ex.cost == pytest.approx(oracle, abs=1e-9)
+        assert ex.counterfactual.dtypes.to_dict() == row.dtypes.to_dict()
+        assert pipe.predict(ex.counterfactual)[0] == 1
