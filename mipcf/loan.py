@@ -91,7 +91,8 @@ def compare(model, X: pd.DataFrame, people: pd.DataFrame, cost: str = "l1", scal
             world = scm.propagate(before.to_dict(), do=do)
             blind_ok = bool(model.predict(pd.DataFrame([world])[row.columns])[0] == 1)
         rows.append({"id": row.index[0], "causal_status": ec.status, "causal_cost": ec.cost,
-                     "interventions": _text(ec.interventions), "nearest_cost": eb.cost,
+                     "interventions": _text(ec.interventions), "causal_world": _text(ec.changes),
+                     "nearest_cost": eb.cost,
                      "nearest_changes": _text(eb.changes), "nearest_executed_approved": blind_ok})
     return pd.DataFrame(rows).set_index("id")
 
@@ -122,6 +123,7 @@ def run_causal_demo(n_people: int = 4, seed: int = 0) -> pd.DataFrame:
     for pid, r in table.iterrows():
         print(f"\napplicant {pid}: " + ", ".join(f"{c}={_fmt(X.loc[pid, c])}" for c in X.columns))
         print(f"  causal ({r.causal_status}), cost {r.causal_cost:.4f}: {r.interventions}")
+        print(f"    which leads to: {r.causal_world}")
         ok = {True: "approved", False: "REJECTED", None: "-"}[r.nearest_executed_approved]
         print(f"  nearest counterfactual, cost {r.nearest_cost:.4f}: {r.nearest_changes} "
               f"(done as interventions: {ok})")
