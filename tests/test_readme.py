@@ -15,8 +15,9 @@ def test_readme_has_examples():
 
 
 def test_readme_python_examples_run(capsys):
+    namespace: dict = {}  # one session, as a reader pasting the blocks in order would have
     for block in python_blocks():
-        exec(compile(block, str(README), "exec"), {})
+        exec(compile(block, str(README), "exec"), namespace)
     out = capsys.readouterr().out
     assert "optimal" in out
 
