@@ -162,9 +162,10 @@ def _numeric_values(sig: _Levels) -> np.ndarray | None:
 
 @dataclass
 class _Walk:
+    """One pass over a pipeline's steps, adding to ``milp`` what enumerations need."""
+
     milp: MILP
-    transformers: list = field(default_factory=list)    # (path, step) in application order
-    links: list = field(default_factory=list)           # (var, raw values, binaries) of enumerations
+    links: list = field(default_factory=list)  # (var, raw values, binaries) of enumerated columns
 
     # -- dispatch
     def step(self, est: Any, path: str, sigs: list[_Signal], sparse: bool) -> tuple[list[_Signal], bool]:
@@ -534,7 +535,7 @@ def pipeline_inputs(milp: MILP, model: Any, inputs: Mapping[str, ModelInput],
     missing = [c for c in order if c not in inputs]
     if missing:
         raise ValueError(f"the pipeline expects columns {missing} that the schema does not define")
-    walk = _Walk(milp, steps)
+    walk = _Walk(milp)
     sigs: list[_Signal] = [_signal(inputs[c], c) for c in order]
     raw = list(sigs)
     sparse = False
