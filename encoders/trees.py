@@ -72,10 +72,44 @@ class TreeEnsembleDef:
     margin: float | None = None
 
     def raw_scores(self, Z: np.ndarray) -> np.ndarray:
-        out = np.tile(self.init.astype(float), (np.asarray(Z).shape[0], 1))
-        for w, tree in zip(self.weights, self.trees):
-            out += w * tree.value[tree.apply(Z, self.strict, self.float32)]
+        Z = np.asarray(Z)
+        out = np.tile(self.init.astype(float), (Z.shape[0], 1))
+        leaves = self._apply_all(Z)  # (rows, trees): node ids into the stacked arrays
+        value = self._stacked()[4]
+        for t, w in enumerate(self.weights):  # tree by tree, as before: the same float sums
+            out += w * value[leaves[:, t]]
         return out
+
+    def _stacked(self) -> tuple:
+        """All trees' node arrays end to end (child and root ids offset), built once."""
+        cached = self.extra.get("_stacked")
+        if cached is None:
+            sizes = np.array([t.feature.size for t in self.trees])
+            offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+            shift = lambda a, o: np.where(a >= 0, a + o, a)  # noqa: E731
+            cached = (np.concatenate([t.feature for t in self.trees]),
+                      np.concatenate([t.threshold for t in self.trees]),
+                      np.concatenate([shift(t.left, o) for t, o in zip(self.trees, offsets)]),
+                      np.concatenate([shift(t.right, o) for t, o in zip(self.trees, offsets)]),
+                      np.concatenate([t.value for t in self.trees]), offsets)
+            self.extra["_stacked"] = cached
+        return cached
+
+    def _apply_all(self, Z: np.ndarray) -> np.ndarray:
+        """Leaf of every (row, tree) in one walk over all trees at once (the model's comparison)."""
+        feature, threshold, left, right, _, roots = self._stacked()
+        Zc = np.asarray(Z, dtype=np.float32).astype(np.float64) if self.float32 else np.asarray(Z, np.float64)
+        node = np.tile(roots, (Zc.shape[0], 1))
+        rows = np.arange(Zc.shape[0])[:, None]
+        active = feature[node] >= 0
+        while active.any():
+            r, c = np.nonzero(active)
+            n = node[r, c]
+            z = Zc[rows[r, 0], feature[n]]
+            go_left = z < threshold[n] if self.strict else z <= threshold[n]
+            node[r, c] = np.where(go_left, left[n], right[n])
+            active = feature[node] >= 0
+        return node
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
         s = self.raw_scores(Z)
