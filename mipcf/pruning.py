@@ -87,9 +87,10 @@ class Pruner:
 
     def total(self, d: np.ndarray) -> np.ndarray:
         c = self.p.cost
-        with np.errstate(invalid="ignore"):
-            t = c.l0 * (d > 0).sum(axis=1) + c.l1 * d.sum(axis=1) + c.linf * d.max(axis=1)
-        return t / c.divisor
+        forbidden = np.isinf(d).any(axis=1)
+        d = np.where(np.isinf(d), 0.0, d)  # an unused norm's weight 0 times inf would be nan
+        t = c.l0 * (d > 0).sum(axis=1) + c.l1 * d.sum(axis=1) + c.linf * d.max(axis=1)
+        return np.where(forbidden, np.inf, t / c.divisor)
 
     def incumbent(self, row: pd.DataFrame, values: dict, desired: Any, q: Query,
                   tries: int = 3) -> tuple[dict, float, float] | None:
@@ -376,9 +377,10 @@ class Pruner:
         if not per_feature:
             return np.zeros(lo.shape[0])
         D = np.column_stack(list(per_feature.values()))
-        with np.errstate(invalid="ignore"):
-            t = cost.l0 * (D > 0).sum(axis=1) + cost.l1 * D.sum(axis=1) + cost.linf * D.max(axis=1)
-        return t / cost.divisor
+        unreachable = np.isinf(D).any(axis=1)
+        D = np.where(np.isinf(D), 0.0, D)  # 0 * inf would be nan, and nan > budget is False
+        t = cost.l0 * (D > 0).sum(axis=1) + cost.l1 * D.sum(axis=1) + cost.linf * D.max(axis=1)
+        return np.where(unreachable, np.inf, t / cost.divisor)
 
     def _input_distance(self, m: _InputMap, lo, hi, q: Query, values: dict) -> np.ndarray:
         f = m.fv.feature
