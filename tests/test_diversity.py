@@ -399,3 +399,76 @@ def test_links_round_trip_and_validation():
         if ex.ok:
             ch = set(ex.changes["feature"])
             assert "income" not in ch or ch & {"housing_rent", "housing_mortgage", "housing_own"}
+
+
+# ---- categorical (one-hot) and ordinal features ----------------------------------------
+
+def _mixed():
+    rng = np.random.default_rng(11)
+    n = 300
+    df = pd.DataFrame({"a": rng.integers(0, 4, n), "b": rng.integers(0, 4, n), "o": rng.integers(0, 4, n)})
+    cat = rng.integers(0, 3, n)
+    for i, lv in enumerate(["x", "y", "z"]):
+        df[f"cat_{lv}"] = (cat == i).astype(int)
+    df.iloc[0, :3] = 0
+    df.iloc[1, :3] = 3
+    score = df["a"] + 0.8 * df["b"] + 0.9 * df["o"] + 1.5 * df["cat_z"] - 0.5 * df["cat_x"] + rng.normal(0, .7, n)
+    schema = mipcf.Schema.from_frame(df, integer=["a", "b"], ordinal={"o": [0, 1, 2, 3]},
+                                     categorical={"cat": ["cat_x", "cat_y", "cat_z"]})
+    return df, (score > 4.0).astype(int).to_numpy(), schema
+
+
+MX, MY, MSCHEMA = _mixed()
+MW = {"a": 1.0, "b": 1.3, "o": 0.9, "cat": 0.8}
+
+
+@pytest.mark.parametrize("kind", ["forest", "linear"])
+@pytest.mark.parametrize("div", ["support", "distance"])
+def test_one_hot_and_ordinal_features_in_cuts(kind, div):
+    model = (RandomForestClassifier(n_estimators=5, max_depth=3, random_state=3) if kind == "forest"
+             else LogisticRegression(max_iter=3000)).fit(MX, MY)
+    rec = mipcf.Recourse(model, MSCHEMA, cost="l1", scale=MW, data=MX)
+    pts = np.array(list(itertools.product(range(4), range(4), range(4), range(3))), dtype=float)
+    frame = pd.DataFrame(pts[:, :3].astype(int), columns=["a", "b", "o"])
+    for i, lv in enumerate(["x", "y", "z"]):
+        frame[f"cat_{lv}"] = (pts[:, 3] == i).astype(int)
+    ok = model.predict(frame[MX.columns]) == 1
+    w = np.array([MW["a"], MW["b"], MW["o"] / 3])
+
+    def dist(p, q):  # per-feature distances of the cost: |da|, |db|, |do|/3, cat changed
+        return (np.abs(p[..., :3] - q[..., :3]) * w).sum(axis=-1) + MW["cat"] * (p[..., 3] != q[..., 3])
+
+    for r in np.nonzero(model.predict(MX) == 0)[0][:2]:
+        row = MX.iloc[[r]]
+        x0 = np.r_[row[["a", "b", "o"]].to_numpy(dtype=float)[0], np.argmax(row[["cat_x", "cat_y", "cat_z"]].to_numpy()[0])]
+        P = pts if kind == "linear" else np.c_[canonical_mixed(model, pts, x0), pts[:, 2:]]
+        cost = dist(P, x0)
+        exs = rec.explain(row, k=3, diversity=div, min_distance=1.2 if div == "distance" else None)
+        allowed = np.ones(len(P), bool)
+        for ex in exs:
+            assert ex.status == "optimal" and model.predict(ex.counterfactual)[0] == 1
+            assert ex.cost == pytest.approx(cost[ok & allowed].min(), abs=1e-9)
+            cf = ex.counterfactual
+            got = np.r_[cf[["a", "b", "o"]].to_numpy(dtype=float)[0], np.argmax(cf[["cat_x", "cat_y", "cat_z"]].to_numpy()[0])]
+            if div == "support":
+                changed = P != x0
+                s = got != x0
+                allowed &= ~changed[:, s].all(axis=1)
+            else:
+                allowed &= dist(P, got) >= 1.2 - 1e-9
+        if len(exs) < 3:
+            assert not (ok & allowed).any()
+
+
+def canonical_mixed(model, pts, x0):
+    """Columns a, b of tree answers: the point of the split region nearest the factual."""
+    out = pts[:, :2].copy()
+    for j in range(2):
+        th = np.unique(np.concatenate([t.tree_.threshold[t.tree_.feature == j] for t in model.estimators_]))
+        grid = np.arange(4.0)
+        gside = grid[:, None] > th[None, :]
+        side = pts[:, [j]] > th[None, :]
+        for i in range(len(pts)):
+            cand = grid[(gside == side[i]).all(axis=1)]
+            out[i, j] = cand[np.argmin(np.abs(cand - x0[j]))]
+    return out
