@@ -391,14 +391,21 @@ def test_links_round_trip_and_validation():
     with pytest.raises(mipcf.SchemaError, match="no feature"):
         schema.link("income", "nope")
     # a categorical target: income changes => housing changes, checked on the answers
-    model = LogisticRegression(max_iter=3000).fit(Xc, yc)
-    rec = mipcf.Recourse(model, schema.link("income", "housing"), cost="l1")
-    for i in np.nonzero(model.predict(Xc) == 0)[0][:4]:
-        ex = rec.explain(Xc.iloc[[i]])
+    # only income and housing may move, so every answer changes income and thus housing
+    model = DecisionTreeClassifier(max_depth=5, random_state=0).fit(Xc, yc)
+    only = schema.with_actionability(immutable=[n for n in schema.names if n not in ("income", "housing")])
+    free = mipcf.Recourse(model, only, cost="l1")
+    rec = mipcf.Recourse(model, only.link("income", "housing"), cost="l1")
+    both = 0
+    for i in np.nonzero(model.predict(Xc) == 0)[0][:6]:
+        ex, ex0 = rec.explain(Xc.iloc[[i]]), free.explain(Xc.iloc[[i]])
         assert ex.status in ("optimal", "infeasible")
         if ex.ok:
             ch = set(ex.changes["feature"])
             assert "income" not in ch or ch & {"housing_rent", "housing_mortgage", "housing_own"}
+            assert ex.cost >= ex0.cost - 1e-9  # the link only removes options
+            both += "income" in ch
+    assert both >= 1
 
 
 # ---- categorical (one-hot) and ordinal features ----------------------------------------
