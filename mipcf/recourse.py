@@ -19,6 +19,8 @@ from .solvers import SolverOptions, make_solver
 
 MARGIN_RETRIES = (1.0, 100.0, 10000.0)
 GAP_TOL = 1e-6  # relative gap under which a solver-proven optimum is reported optimal
+# budgets tried below the incumbent's cost, as fractions of it (see Recourse._solve_query)
+BUDGET_STEPS = (0.1, 0.16, 0.26, 0.41, 0.66)
 
 
 class Recourse:
@@ -275,12 +277,20 @@ class Recourse:
         """One query, pruned by the incumbent when there is one (exact either way)."""
         backend = backend or self._backend()
 
-        def solve(qq):
+        def solve(qq, cutoff=None):
             left = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
-            res = backend.solve(qq.lb, qq.ub, qq.row_lo, qq.row_hi, qq.c, qq.offset, time_limit=left)
+            kw = {"cutoff": cutoff} if cutoff is not None else {}
+            res = backend.solve(qq.lb, qq.ub, qq.row_lo, qq.row_hi, qq.c, qq.offset, time_limit=left, **kw)
             ex.solve_time += res.seconds
             ex.extra["solves"] = ex.extra.get("solves", 0) + 1
             return res
+
+        def restricted(budget: float, cutoff: float | None = None):
+            qr = q.copy()
+            pruner.prune(qr, values, budget)
+            if self._plaus is not None:
+                self._plaus.prune(self.problem, qr, values, budget)
+            return solve(qr, cutoff)
 
         if start is None:
             return solve(q)
@@ -299,11 +309,24 @@ class Recourse:
                 if res.status != st.INFEASIBLE:
                     return res
                 lo = mid + 1
-        qp = q.copy()
-        pruner.prune(qp, values, start[1])
-        if self._plaus is not None:
-            self._plaus.prune(self.problem, qp, values, start[1])
-        res = solve(qp)
+        elif getattr(backend, "supports_cutoff", False):
+            # Budgets below the incumbent's cost: pruning at budget r keeps every point of cost
+            # <= r, so a restricted optimum <= r is the global one, and "nothing <= r" (the
+            # cutoff) is a lower bound. The optimum is usually several times cheaper than the
+            # incumbent, and a tight budget prunes almost every leaf of a forest.
+            lower = start[2] if np.isfinite(start[2]) else 0.0
+            for frac in BUDGET_STEPS:
+                r = start[1] * frac
+                if r <= lower:
+                    continue
+                res = restricted(r, cutoff=r)
+                ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
+                if res.status == st.OPTIMAL and res.objective <= r * (1 + 1e-9) + 1e-12:
+                    return res
+                if res.status != st.INFEASIBLE:
+                    break  # time limit or numerics: fall back to the incumbent's budget
+                lower = r
+        res = restricted(start[1])
         if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics
             res = solve(q)
         return res
