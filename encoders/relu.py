@@ -272,6 +272,12 @@ class _BoundLP:
         self._ok = highspy.HighsModelStatus.kOptimal
         self.n_solves = 0
 
+    def set_bounds(self, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Use these column bounds (one person's box) from now on."""
+        self.lb, self.ub = np.asarray(lb, dtype=float).copy(), np.asarray(ub, dtype=float).copy()
+        idx = np.arange(self.lb.size, dtype=np.int32)
+        self._h.changeColsBounds(idx.size, idx, self.lb, self.ub)
+
     def minimum(self, cols: np.ndarray, coef: np.ndarray, const: float) -> float:
         """A certified lower bound of ``coef . x[cols] + const`` (``-inf`` if none is found)."""
         h = self._h
@@ -337,9 +343,14 @@ class ReluBounds:
     """
 
     def __init__(self, layers: list[ReluLayer], lb: np.ndarray, ub: np.ndarray, relu: bool = True,
-                 cache_size: int = 64) -> None:
+                 cache_size: int = 64, lp_factory=None) -> None:
         self.layers = layers
         self.relu = relu
+        # person_bounds="lp": builds the LP relaxation of the network (and its exactly-one
+        # rows) once; each new box then re-solves the still unstable neurons over it
+        self._lp_factory = lp_factory
+        self._lp: _BoundLP | None = None
+        self.person_lp_solves = 0
         self._glb, self._gub = lb.copy(), ub.copy()
         self._key_cols = layers[0].inputs
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
@@ -384,10 +395,48 @@ class ReluBounds:
         lb[idx] = np.maximum(lb[idx], new_lb)
         ub[idx] = np.minimum(ub[idx], new_ub)
 
+    def _person_lp(self, lb: np.ndarray, ub: np.ndarray,
+                   bounds: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Tighten ``bounds`` layer by layer with certified LPs over the person's box."""
+        if self._lp is None:
+            self._lp = self._lp_factory()
+        lp = self._lp
+        n = lp.lb.size
+        blo, bhi = lb[:n].copy(), ub[:n].copy()
+        out = []
+        for k, (ly, (lo, hi)) in enumerate(zip(self.layers, bounds)):
+            if k > 0:  # layer 1 is affine in the box: its interval bound is already exact
+                lp.set_bounds(blo, bhi)  # the person's box, layers below as tightened so far
+                scale = np.abs(ly.M) @ np.maximum(np.abs(_finite(blo[ly.inputs])), np.abs(_finite(bhi[ly.inputs]))) \
+                    + np.abs(ly.c)
+                todo = np.nonzero(ly.state < 0)[0] if self.relu else np.arange(ly.lo.size)
+                before = lp.n_solves
+                lo, hi = lo.copy(), hi.copy()
+                sub_lo, sub_hi, _ = _lp_tighten_rows(lp, ly.M[todo], ly.c[todo], ly.inputs, lo[todo], hi[todo],
+                                                     scale[todo], self.relu)
+                lo[todo], hi[todo] = sub_lo, sub_hi
+                self.person_lp_solves += lp.n_solves - before
+            out.append((lo, hi))
+            alive = ly.pre >= 0
+            blo[ly.pre[alive]] = np.maximum(blo[ly.pre[alive]], lo[alive])
+            bhi[ly.pre[alive]] = np.minimum(bhi[ly.pre[alive]], hi[alive])
+            if self.relu:
+                uns = np.nonzero(ly.state < 0)[0]
+                on, off = lo[uns] >= 0.0, hi[uns] <= 0.0
+                off &= ~on
+                blo[ly.z[uns[on]]] = 1.0
+                bhi[ly.z[uns[off]]] = 0.0
+                blo[ly.post[uns]] = np.maximum(blo[ly.post[uns]], np.maximum(lo[uns], 0.0))
+                bhi[ly.post[uns]] = np.minimum(bhi[ly.post[uns]], np.maximum(hi[uns], 0.0))
+        return out
+
     def _compute(self, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         idx, nlb, nub = [], [], []
         fixed = 0
-        for ly, (lo, hi) in zip(self.layers, self.bounds(lb, ub)):
+        bounds = self.bounds(lb, ub)
+        if self._lp_factory is not None and len(self.layers) > 1:
+            bounds = self._person_lp(lb, ub, bounds)
+        for ly, (lo, hi) in zip(self.layers, bounds):
             alive = ly.pre >= 0
             idx.append(ly.pre[alive])
             nlb.append(lo[alive])
@@ -429,7 +478,7 @@ def _first_layer(inputs: Sequence[ModelInput], W: np.ndarray, b: np.ndarray,
 
 
 def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput], name: str = "relu",
-                bound_tightening: str = "lp", feasibility_tol: float = 1e-7,
+                bound_tightening: str = "lp", person_bounds: str = "interval", feasibility_tol: float = 1e-7,
                 margin: float | None = None, retry_factor: float = 1e4) -> Encoding:
     """Encode ``definition`` over ``inputs`` (one per network input, in order).
 
@@ -437,6 +486,9 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
     ----------
     bound_tightening : ``"lp"`` (default: interval bounds, then two certified LPs per
         neuron over the relaxation of the layers below) or ``"interval"``
+    person_bounds : how :class:`ReluBounds` tightens per person: ``"interval"`` (default)
+        propagates intervals over the person's box; ``"lp"`` then re-solves the LPs of the
+        neurons still unstable there (two per neuron and person)
     feasibility_tol : the solver's primal / integrality tolerance the decision margin must
         survive (HiGHS and SCIP are run at 1e-7)
     margin : override the decision margin (default: derived from the tolerance, see below)
@@ -455,6 +507,8 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
     """
     if bound_tightening not in BOUND_TIGHTENING:
         raise ValueError(f"bound_tightening {bound_tightening!r} is not one of {BOUND_TIGHTENING}")
+    if person_bounds not in BOUND_TIGHTENING:
+        raise ValueError(f"person_bounds {person_bounds!r} is not one of {BOUND_TIGHTENING}")
     if len(inputs) != definition.n_inputs:
         raise ValueError(f"{name}: the network takes {definition.n_inputs} inputs but {len(inputs)} were given")
     relu = definition.activation == "relu"
@@ -518,7 +572,11 @@ def encode_relu(milp: MILP, definition: NetworkDef, inputs: Sequence[ModelInput]
     enc = Encoding(scores, definition.classes, auto if margin is None else float(margin), name=name,
                    inputs=list(inputs))
     if layers:
-        enc.tighten = ReluBounds(layers, milp.lb, milp.ub, relu)
+        factory = None
+        if person_bounds == "lp":
+            lp_rows = np.r_[group_rows, np.arange(first_row, milp.n_rows)]
+            factory = lambda: _BoundLP(milp, lp_rows)  # noqa: E731 - built on first use
+        enc.tighten = ReluBounds(layers, milp.lb, milp.ub, relu, lp_factory=factory)
         enc.tighten.lp_solves = n_lp
         enc.tighten.safe_margin = safe
     return enc
@@ -547,6 +605,17 @@ def _lp_tighten(milp: MILP, rows: np.ndarray, M: np.ndarray, c: np.ndarray, vcol
     would make the bounds wrong for everyone else.
     """
     lp = _BoundLP(milp, rows)
+    lo, hi, _ = _lp_tighten_rows(lp, M, c, vcols, lo, hi, scale, relu)
+    return lo, hi, lp.n_solves
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(v), v, 0.0)
+
+
+def _lp_tighten_rows(lp: "_BoundLP", M: np.ndarray, c: np.ndarray, vcols: np.ndarray, lo: np.ndarray,
+                     hi: np.ndarray, scale: np.ndarray, relu: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Max then min of each ``M_i v + c_i`` over ``lp``, intersected with ``[lo, hi]``."""
     lo, hi = lo.copy(), hi.copy()
     eps = _WIDEN * (1.0 + scale)
     for i in range(M.shape[0]):

@@ -174,6 +174,8 @@ def test_bad_option_is_named():
     inputs = [NumericInput(milp.add_var(0, 2, True, name=c), 0, 2, True, name=c) for c in cols]
     with pytest.raises(ValueError, match="bound_tightening"):
         encode_relu(milp, read_mlp(model), inputs, bound_tightening="exact")
+    with pytest.raises(ValueError, match="person_bounds"):
+        encode_relu(milp, read_mlp(model), inputs, person_bounds="milp")
 
 
 # ---- exact optima on integer grids --------------------------------------------------------
@@ -215,6 +217,20 @@ def test_grid_optimum_with_incumbent_pruning(case, norm):
     exact, rec = _check_against_grid(model, cols, ranges, actions, norm, persons, data=data)
     assert rec._pruner is not None
     assert exact >= 5
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+def test_grid_optimum_with_person_lp_bounds(norm):
+    """Per-person LP tightening (person_bounds="lp") keeps the brute-force optimum."""
+    seed, hidden, ranges, actions = GRID_CASES[3]
+    model, cols = _fit(seed, hidden, ranges)
+    grid = _grid(ranges)
+    rng = np.random.default_rng(300)
+    persons = grid[rng.choice(len(grid), 6, replace=False)]
+    data = pd.DataFrame(grid[rng.choice(len(grid), 12, replace=False)], columns=cols).astype(int)
+    exact, rec = _check_against_grid(model, cols, ranges, actions, norm, persons, data=data,
+                                     options={"person_bounds": "lp"})
+    assert exact >= 5 and rec.problem.encoding.tighten.person_lp_solves > 0
 
 
 def test_poor_incumbent_does_not_prove_l0_optimality():
@@ -438,7 +454,7 @@ def test_bounds_contain_every_pre_activation(seed):
     for mode in ("interval", "lp"):
         milp = MILP()
         inputs, cols = _mixed_inputs(milp)
-        enc = encode_relu(milp, net, inputs, bound_tightening=mode)
+        enc = encode_relu(milp, net, inputs, bound_tightening=mode, person_bounds=mode)
         layers = enc.tighten.layers
         Z = _sample(rng, milp.lb, milp.ub, cols, 4000)
         pre = net.pre_activations(Z)
@@ -464,6 +480,7 @@ def test_bounds_contain_every_pre_activation(seed):
             on, off = lb[ly.z[uns]] == 1.0, ub[ly.z[uns]] == 0.0
             assert np.all(a[:, uns][:, on] >= -1e-12) and np.all(a[:, uns][:, off] <= 1e-12)
         assert enc.tighten.fixed_last > 0
+        assert (enc.tighten.person_lp_solves > 0) == (mode == "lp")
     # LP bounds are never looser than interval bounds, and tighter somewhere past layer 1
     tighter = 0
     for li, (ly_i, ly_l) in enumerate(zip(found["interval"], found["lp"])):
