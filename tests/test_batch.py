@@ -127,7 +127,7 @@ def _stop_after(n):
     return hook
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "html"])
+@pytest.mark.parametrize("fmt", ["csv", "json", pytest.param("html", marks=pytest.mark.slow)])
 def test_interrupt_then_resume_equals_one_run(setup, serial, tmp_path, fmt):
     _, _, people = setup
     out = tmp_path / f"res.{fmt}"

@@ -216,6 +216,7 @@ def test_json_output_validates_and_round_trips(batch, capsys):
     assert not (d / "res.json.partial.csv").exists()
 
 
+@pytest.mark.slow  # HTML rendering is covered in test_report.py; this is the CLI wiring
 def test_html_output_from_cli(files, capsys):
     out = files / "res.html"
     assert main(["explain", "--model", str(files / "m.skops"), "--data", str(files / "denied.csv"),
