@@ -103,7 +103,9 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             slow = h.seconds / plain.seconds.reindex(h.index)
             out.append({"dataset": d, "model": m, "method": meth, "n": len(h),
                         "optimal %": 100 * (h.status == "optimal").mean(),
+                        "feasible %": 100 * (h.status == "feasible").mean(),
                         "infeasible %": 100 * (h.status == "infeasible").mean(),
+                        "no answer %": 100 * (h.status == "error").mean(),
                         "valid %": 100 * ok.valid.mean() if len(ok) else np.nan,
                         "median cost": ok.cost.median(),
                         "median cost increase %": 100 * inc.median() if len(inc) else np.nan,
@@ -132,7 +134,10 @@ def report(df: pd.DataFrame, args) -> str:
              "LocalOutlierFactor(novelty=True, 20 neighbours) on the same rows; `median nearest` is the cost "
              "to the nearest favourable-class training row. Cost increase and time ratio are per "
              "individual against `plain` (medians); `median s` / `p90 s` are wall seconds per individual "
-             "(the one-time build is in `build s`).", ""]
+             "(the one-time build is in `build s`). Status shares: `optimal` proven; `feasible` = time "
+             "limit (verified answer, not proven) or, for support, optimal over the kept candidates only; "
+             "`infeasible` certified (no plausible counterfactual under the actionability constraints); "
+             "`no answer` = time limit before any answer. Medians of cost are over the answers found.", ""]
     fmt = s.copy()
     for c in fmt.columns:
         if fmt[c].dtype.kind == "f":
@@ -157,7 +162,12 @@ def main(argv=None) -> int:
     ap.add_argument("--support-radius", type=float, default=0.02, help="0 skips the support constraint")
     ap.add_argument("--support-k", type=int, default=1)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from the CSV of an earlier run")
     args = ap.parse_args(argv)
+    if args.report_only:
+        args.out.write_text(report(pd.read_csv(args.out.with_suffix(".csv")), args))
+        print(args.out.read_text())
+        return 0
     names = [d for d in args.datasets.split(",") if d]
     missing = [d for d in names if not available(name=d)]
     if missing:
