@@ -265,13 +265,13 @@ def test_poor_incumbent_does_not_prove_l0_optimality():
     assert tried >= 1
 
 
-def test_grid_optimum_with_interval_bounds_and_identity_network():
+def test_grid_optimum_with_lp_bounds_and_identity_network():
     model, cols = _fit(7, (5, 3), [5, 5, 3])
     grid = _grid([5, 5, 3])
     persons = grid[np.random.default_rng(7).choice(len(grid), 6, replace=False)]
     exact, rec = _check_against_grid(model, cols, [5, 5, 3], ["actionable"] * 3, "l1", persons,
-                                     options={"bound_tightening": "interval"})
-    assert exact >= 5 and rec.problem.encoding.tighten.lp_solves == 0
+                                     options={"bound_tightening": "lp"})
+    assert exact >= 5 and rec.problem.encoding.tighten.lp_solves > 0
     lin, cols = _fit(8, (4,), [6, 6], activation="identity")
     grid = _grid([6, 6])
     exact, rec = _check_against_grid(lin, cols, [6, 6], ["actionable"] * 2, "l1", grid[::9])
