@@ -360,3 +360,34 @@ def test_measures_against_direct_computation():
     table = evaluate(cfs, X, schema, cost, model, 1, forest=forest)
     assert np.allclose(table["nearest_distance"], want)
     assert list(table["iforest_inlier"]) == list(forest.predict(cfs) == 1)
+
+
+def _both_solvers(n_rows: int, n_trees: int) -> None:
+    rs = np.random.RandomState(11)
+    a = rs.rand(150)
+    X = pd.DataFrame({"a": a, "b": np.clip(a + 0.1 * rs.randn(150), 0, 1), "c": rs.rand(150)})
+    y = ((X.a + X.b + 0.2 * rs.randn(150)) > 1.0).astype(int).to_numpy()
+    model = LogisticRegression().fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    for plaus in (mipcf.IsolationForestConstraint(n_estimators=n_trees, max_samples=32, random_state=0,
+                                                  desired_class=1),
+                  mipcf.SupportConstraint(k=2, radius=0.1)):
+        recs = [mipcf.Recourse(model, schema, data=X, plausibility=plaus, solver=s) for s in ("highs", "ortools")]
+        plain = mipcf.Recourse(model, schema, data=X)
+        for i in range(n_rows):
+            row = X[model.predict(X) == 0].iloc[[i]]
+            ea, eb = (r.explain(row, desired_class=1) for r in recs)
+            assert ea.status == eb.status == st.OPTIMAL, (ea, eb)
+            assert ea.cost == pytest.approx(eb.cost, rel=1e-6, abs=1e-7)
+            assert ea.cost >= plain.explain(row, desired_class=1).cost - 1e-9
+            assert recs[0]._plaus.accepts(ea.counterfactual, 1) and recs[1]._plaus.accepts(eb.counterfactual, 1)
+
+
+def test_real_valued_linear_model_same_optimum_on_both_solvers():
+    """No grid exists for real features under a linear model: OR-Tools is the independent check."""
+    _both_solvers(n_rows=2, n_trees=4)
+
+
+@pytest.mark.slow
+def test_real_valued_linear_model_same_optimum_on_both_solvers_many():
+    _both_solvers(n_rows=8, n_trees=10)
