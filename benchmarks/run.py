@@ -238,6 +238,24 @@ def report(df: pd.DataFrame, cfg: Config) -> str:
     return "\n".join(lines)
 
 
+def merge_reports(paths: Sequence[str], out: Path, note: str = "", time_limit: float = 120.0) -> int:
+    """One report from the rows of several runs (e.g. run side by side, one per model family)."""
+    df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    cfg = Config(datasets=sorted(df.dataset.unique()), models=sorted(df.model.unique()),
+                 n=int(df.groupby(["dataset", "model", "scenario", "norm", "method"]).size().max()),
+                 time_limit=time_limit, out=out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "rows.csv", index=False)
+    _plots(df, out)
+    text = report(df, cfg)
+    if note:
+        head, rest = text.split("\n", 1)
+        text = f"{head}\n\n{note}\n{rest}"
+    (out / "report.md").write_text(text)
+    print(out / "report.md")
+    return 0
+
+
 def _markdown(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(map(str, df.columns)) + " |"
     sep = "|" + "---|" * len(df.columns)
@@ -284,7 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--time-limit", type=float, default=120.0)
     r.add_argument("--data-dir", default=None)
     r.add_argument("--out", default=None)
+    rp = sub.add_parser("report", help="merge rows.csv files of several runs into one report")
+    rp.add_argument("rows", nargs="+", help="rows.csv files written by 'run'")
+    rp.add_argument("--out", required=True, help="folder for the merged rows.csv, report.md and plots")
+    rp.add_argument("--note", default="", help="a paragraph to put under the heading (e.g. machine load)")
+    rp.add_argument("--time-limit", type=float, default=120.0, help="the runs' mipcf time limit, for the text")
     a = p.parse_args(argv)
+    if a.command == "report":
+        return merge_reports(a.rows, Path(a.out), a.note, a.time_limit)
     datasets = a.datasets.split(",")
     if not all(available(a.data_dir, name) for name in datasets):
         print(f"raw data for {datasets} not found: pass --data-dir (see ../shared/data/README.md)",

@@ -27,3 +27,14 @@ def test_quick_slice_writes_report_and_is_never_beaten(tmp_path):
 
 def test_cli_rejects_missing_data_dir(tmp_path, capsys):
     assert main(["run", "--quick", "--data-dir", str(tmp_path / "nowhere")]) == 2
+
+
+def test_report_merges_runs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, model in ((a, "lr"), (b, "dt")):
+        run(Config(datasets=["compas"], models=[model], norms=["l1"], scenarios=["unconstrained"], peers=["mo"],
+                   n=2, time_limit=60, out=out), log=lambda m: None)
+    assert main(["report", str(a / "rows.csv"), str(b / "rows.csv"), "--out", str(tmp_path / "m"),
+                 "--note", "merged"]) == 0
+    text = (tmp_path / "m" / "report.md").read_text()
+    assert "merged" in text and "| compas | lr |" in text and "| compas | dt |" in text

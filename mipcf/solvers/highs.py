@@ -17,6 +17,7 @@ from .. import status as st
 from .base import SolveResult, Solver, SolverOptions
 
 _MS = highspy.HighsModelStatus
+PROBING_RULE = 1 << 15  # presolve_rule_off bit of HiGHS's probing rule (HiGHS 1.16)
 STATUS_MAP = {
     _MS.kOptimal: st.OPTIMAL,
     _MS.kInfeasible: st.INFEASIBLE,
@@ -84,6 +85,8 @@ class HighsSolver(Solver):
         h.setOptionValue("primal_feasibility_tolerance", float(o.feasibility_tol))
         if o.threads:
             h.setOptionValue("threads", int(o.threads))
+        if not o.probing:
+            h.setOptionValue("presolve_rule_off", PROBING_RULE)
         return h
 
     @staticmethod
