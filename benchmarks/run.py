@@ -57,6 +57,7 @@ class Config:
     scenarios: Sequence[str] = ("unconstrained", "realistic")
     peers: Sequence[str] = ("mo", "dice-random", "dice-genetic", "dice-kdtree", "ar", "ocean")
     n: int = 500
+    peer_n: int | None = None  # individuals given to peers other than MO (None: n)
     time_limit: float = 120.0
     data_dir: str | None = None
     out: Path | None = None
@@ -166,7 +167,11 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> pd.DataFrame:
                 for pname, factory in peers.items():
                     if _peer_applies(pname, mkey):
                         log(f"{name} {mkey} {scenario}: {pname}")
-                        rows += _run_peer(pname, factory, model, ds, sd, X_denied, list(cfg.norms), base)
+                        some = X_denied if pname == "mo" or cfg.peer_n is None else X_denied.iloc[:cfg.peer_n]
+                        rows += _run_peer(pname, factory, model, ds, sd, some, list(cfg.norms), base)
+            if cfg.out is not None:  # a long run that is stopped keeps what it finished
+                cfg.out.mkdir(parents=True, exist_ok=True)
+                pd.DataFrame(rows).to_csv(cfg.out / "rows.csv", index=False)
     df = pd.DataFrame(rows)
     if cfg.out is not None:
         cfg.out.mkdir(parents=True, exist_ok=True)
@@ -299,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--norms", default=",".join(NORMS))
     r.add_argument("--scenarios", default="unconstrained,realistic")
     r.add_argument("--peers", default=",".join(Config.peers))
+    r.add_argument("--peer-n", type=int, default=None, help="individuals for peers other than MO (default: --n)")
     r.add_argument("--time-limit", type=float, default=120.0)
     r.add_argument("--data-dir", default=None)
     r.add_argument("--out", default=None)
@@ -320,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         peers = [q for q in peers if q not in ("dice-genetic", "dice-kdtree")]
     out = Path(a.out) if a.out else Path(__file__).parent / "results" / _dt.date.today().isoformat()
     cfg = Config(datasets=datasets, models=a.models.split(","), norms=a.norms.split(","),
-                 scenarios=a.scenarios.split(","), peers=peers, n=a.n or (20 if a.quick else 500),
+                 scenarios=a.scenarios.split(","), peers=peers, n=a.n or (20 if a.quick else 500), peer_n=a.peer_n,
                  time_limit=a.time_limit, data_dir=a.data_dir, out=out)
     run(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(out / "report.md")
