@@ -21,6 +21,7 @@ def files(tmp_path_factory):
     with open(d / "m.pkl", "wb") as fh:
         pickle.dump(model, fh)
     X[model.predict(X) == 0].head(3).to_csv(d / "denied.csv", index=False)
+    X.to_csv(d / "train.csv", index=False)
     credit_schema(X).to_json(d / "schema.json")
     return d
 
@@ -287,3 +288,24 @@ def test_dask_backend_from_cli(files, tmp_path, capsys):
                  "--jobs", "2", "--out", str(out)])
     assert code == 0
     assert list(pd.read_csv(out)["status"]) == ["optimal"] * 3
+
+
+def test_train_rows_prune_but_do_not_change_the_optimum(files):
+    """--train gives the search a verified starting point; the proven optimum must not move."""
+    costs = {}
+    for extra in ([], ["--train", str(files / "train.csv")]):
+        out = files / f"res{len(extra)}.csv"
+        code = main(["explain", "--model", str(files / "m.skops"), "--data", str(files / "denied.csv"),
+                     "--schema", str(files / "schema.json"), "--desired-class", "1", "--out", str(out), *extra])
+        assert code == 0
+        res = pd.read_csv(out)
+        assert (res.status == "optimal").all()
+        costs[len(extra)] = res.cost.to_numpy()
+    assert costs[0] == pytest.approx(costs[2], rel=1e-6)
+
+
+def test_train_with_wrong_columns_is_input_error(files, tmp_path, capsys):
+    pd.read_csv(files / "train.csv").drop(columns=["debt"]).to_csv(tmp_path / "t.csv", index=False)
+    code = main(["explain", "--model", str(files / "m.skops"), "--data", str(files / "denied.csv"),
+                 "--schema", str(files / "schema.json"), "--train", str(tmp_path / "t.csv")])
+    assert code == 2 and "--train CSV lacks schema columns ['debt']" in capsys.readouterr().err
