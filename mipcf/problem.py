@@ -105,6 +105,8 @@ class CompiledProblem:
                 tb.bound(float(values[tb.fv.feature.name]), q)
         for lk in self.extra.get("links", ()):
             lk.bound(values, q, self.milp)
+        if "min_changes" in self.extra:
+            self.extra["min_changes"].bound(values, q)
         return q
 
     @property
@@ -122,6 +124,7 @@ class CompiledProblem:
             else:
                 hi_snap[cut.var] = min(hi_snap.get(cut.var, INF), cut.left_max)
         out = {}
+        mc = self.extra.get("min_changes")
         for fv in self.fvars:
             f = fv.feature
             if f.is_numeric:
@@ -131,10 +134,13 @@ class CompiledProblem:
                 lo = max(lo_snap.get(fv.var, -INF), q.lb[fv.var])
                 hi = min(hi_snap.get(fv.var, INF), q.ub[fv.var])
                 x0 = float(q.values[f.name])
-                if fv.var in self.encoding.levels and not self._free_points and self.causal is None:
+                if fv.var in self.encoding.levels and not self._free_points and self.causal is None \
+                        and mc is None:  # min_changes: a move inside the factual's interval must survive
                     v = x0  # the model sees only the interval: its point nearest the factual is best
                 elif abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):
                     v = x0  # a solver tolerance must not turn "unchanged" into a tiny change
+                elif mc is not None and f.name in mc.steps:
+                    v = mc.snap(f.name, v, x0)
                 out[f.name] = min(max(v, lo), hi)
                 if f.name in self.cost.tables:  # a table feature sits on its grid (or stays)
                     out[f.name] = self.cost.tables[f.name].snap(float(x[fv.var]), x0)
@@ -150,12 +156,19 @@ class CompiledProblem:
 def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_options: dict | None = None,
                     scm: Any = None, changes: bool = False, max_changes: int | None = None,
                     plausibility: Any = None, causal_options: dict | None = None,
-                    min_probability: float | None = None) -> CompiledProblem:
+                    min_probability: float | None = None, min_changes: int | None = None,
+                    min_change_steps: Mapping[str, float] | None = None) -> CompiledProblem:
     """Build the MILP: feature columns, cost structure, then the model's encoding.
 
     ``changes`` adds a binary change indicator per feature (``FeatureVars.changed``; 0 forces
     the feature to its factual value) even when the cost has no l0 term: diversity cuts and
     ``max_changes`` (one row: at most that many features change) are written on them.
+
+    ``min_changes`` adds a binary ``moved`` per actionable feature that forces a real change
+    (a level / unit, or ``min_change_steps[name]`` for a real feature; see
+    :func:`resolve_min_change_steps`) and one row: at least that many are 1. Split-only
+    columns then keep their l1 cost on the value columns (not on split binaries), so a move
+    inside the factual's split interval is priced and decoded as it is.
 
     With an SCM, the feature columns hold the *actions* (what the person sets; costs and
     actionability apply to them) and :func:`mipcf.causal.encode_scm` adds the columns of the
@@ -190,7 +203,8 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
             plausibility.encode(milp, inputs, fvars, encoding)
         extra["plausibility"] = plausibility
     free_points = plausibility is not None and plausibility.needs_points
-    interval = [] if causal is not None or free_points else _interval_features(fvars, encoding, cost)
+    interval = [] if causal is not None or free_points or min_changes \
+        else _interval_features(fvars, encoding, cost)
     linked = {n for lk in schema.links for n in (lk.source, lk.target)}
     interval = [(fv, w) for fv, w in interval if fv.feature.name not in linked]  # linked: exact values
     with milp.block("cost"):
@@ -205,6 +219,10 @@ def compile_problem(model: object, schema: Schema, cost: CostSpec, encoder_optio
             c = np.r_[c, np.zeros(milp.n_vars - c.size)]  # the grid columns cost per person
         if schema.links:
             extra["links"] = _link_rows(milp, fvars, schema.links)
+            c = np.r_[c, np.zeros(milp.n_vars - c.size)]
+        if min_changes:
+            steps = resolve_min_change_steps(schema, None) if min_change_steps is None else dict(min_change_steps)
+            extra["min_changes"] = _min_change_rows(milp, fvars, int(min_changes), steps)
             c = np.r_[c, np.zeros(milp.n_vars - c.size)]
     return CompiledProblem(schema, cost, milp, encoding, fvars, c, decision_rows, decision_const, causal,
                            interval, split_rows, extra=extra)
@@ -496,6 +514,116 @@ def _link_rows(milp: MILP, fvars: list[FeatureVars], links) -> list[_LinkRows]:
     return out
 
 
+#: default smallest change that counts for a real feature under ``min_changes``, as a share of its range
+MIN_CHANGE_SHARE = 1e-3
+
+
+def resolve_min_change_steps(schema: Schema, spec: float | Mapping[str, float] | None) -> dict[str, float]:
+    """Per real feature, the smallest move (in the feature's own units) that counts as a change.
+
+    ``None``: ``MIN_CHANGE_SHARE * (upper - lower)``; a number: that step for every real
+    feature; a mapping: steps for the named real features (the others keep the default).
+    Integer, binary, ordinal and categorical features change by one unit / level.
+    """
+    steps = {f.name: MIN_CHANGE_SHARE * (f.upper - f.lower) for f in schema.features if f.type == "real"}
+    if spec is None:
+        given = {}
+    elif isinstance(spec, Mapping):
+        given = dict(spec)
+    else:
+        given = {n: spec for n in steps}
+    by_name = {f.name: f for f in schema.features}
+    for name, step in given.items():
+        if name not in by_name:
+            raise SchemaError(f"min_change_step: {name!r} is not a feature of the schema")
+        f = by_name[name]
+        if f.type != "real":
+            raise SchemaError(f"min_change_step: feature {name!r} is {f.type}; it changes by one "
+                              "unit or level, a step applies to real features only")
+        try:
+            step = float(step)
+        except (TypeError, ValueError):
+            raise SchemaError(f"min_change_step for {name!r} is not a number: {step!r}") from None
+        # below the solver's tolerances a "change" could be round-off
+        floor = 1e-6 * max(1.0, abs(f.lower), abs(f.upper))
+        if not np.isfinite(step) or step < floor:
+            raise SchemaError(f"min_change_step for {name!r} must be a finite number >= {floor:g}, got {step!r}")
+        steps[name] = step
+    return steps
+
+
+@dataclass
+class _MinChangeRows:
+    """``Recourse(min_changes=m)``: per actionable feature a binary ``moved`` forcing a real change.
+
+    Numeric / ordinal: a direction binary (only one of ``plus``, ``minus`` non-zero) and
+    ``plus + minus >= step * moved``; categorical: ``moved + b_factual <= 1`` (switched on
+    for the person's level). One row ``sum(moved) >= m``. Immutable and not-actionable
+    features get no ``moved``: they never count.
+    """
+
+    m: int
+    moved: dict                # feature name -> moved column
+    level_rows: dict           # categorical feature name -> one row per level
+    steps: dict                # real feature name -> smallest move that counts
+    features: list
+
+    def bound(self, values: Mapping[str, Any], q: "Query") -> None:
+        for f in self.features:
+            if f.name in self.level_rows:
+                rows = self.level_rows[f.name]
+                q.row_hi[rows] = INF
+                q.row_hi[rows[f.level_index(values[f.name])]] = 1.0
+
+    def snap(self, name: str, v: float, x0: float) -> float:
+        """A real move the solver made short of its step only by a tolerance becomes the step."""
+        step = self.steps[name]
+        d = abs(v - x0)
+        if d < step and d >= step - 1e-6 * max(1.0, abs(x0)):
+            return x0 + step if v > x0 else x0 - step
+        return v
+
+    def count(self, values: Mapping[str, Any], point: Mapping[str, Any]) -> int:
+        """How many features of ``point`` count as changed from ``values``."""
+        n = 0
+        for f in self.features:
+            a, b = values[f.name], point[f.name]
+            if f.type == "real":
+                n += abs(float(b) - float(a)) >= self.steps[f.name] * (1 - 1e-9)
+            elif f.is_numeric:
+                n += float(a) != float(b)
+            else:
+                n += _key(a) != _key(b)
+        return int(n)
+
+    def met(self, values: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
+        return self.count(values, point) >= self.m
+
+
+def _min_change_rows(milp: MILP, fvars: list[FeatureVars], m: int, steps: Mapping[str, float]) -> _MinChangeRows:
+    moved, level_rows, feats = {}, {}, []
+    for fv in fvars:
+        f = fv.feature
+        if f.actionability in ("immutable", "not_actionable"):
+            continue
+        feats.append(f)
+        name = f"min_changes.{f.name}"
+        mv = milp.add_var(0.0, 1.0, True, name=f"{name}.moved")
+        moved[f.name] = mv
+        if f.type == "categorical":
+            level_rows[f.name] = np.asarray(
+                milp.add_exprs([LinExpr([mv, int(b)], [1.0, 1.0]) for b in fv.levels], -INF, INF, name=f"{name}.level"))
+            continue
+        big = (f.upper - f.lower) if f.is_numeric else len(f.levels) - 1.0
+        step = steps[f.name] if f.type == "real" else 1.0
+        up = milp.add_var(0.0, 1.0, True, name=f"{name}.up")
+        milp.add_le(LinExpr([fv.plus, up], [1.0, -big]), 0.0, name=f"{name}.plus")
+        milp.add_le(LinExpr([fv.minus, up], [1.0, big]), big, name=f"{name}.minus")
+        milp.add_ge(LinExpr([fv.plus, fv.minus, mv], [1.0, 1.0, -step]), 0.0, name=f"{name}.step")
+    milp.add_ge(LinExpr(list(moved.values()), np.ones(len(moved))), float(m), name="min_changes")
+    return _MinChangeRows(m, moved, level_rows, {n: s for n, s in steps.items() if n in moved}, feats)
+
+
 def _interval_cost(c: np.ndarray, levels: tuple, x0: float, weight: float) -> float:
     """Add ``weight * |x' - x0|`` over split intervals to ``c``; returns the constant part.
 
@@ -565,4 +693,5 @@ def factual_values(schema: Schema, row) -> dict[str, Any]:
     return values
 
 
-__all__ = ["CompiledProblem", "compile_problem", "Query", "FeatureVars", "factual_values", "SchemaError", "_key"]
+__all__ = ["CompiledProblem", "compile_problem", "Query", "FeatureVars", "factual_values", "SchemaError", "_key",
+           "resolve_min_change_steps"]

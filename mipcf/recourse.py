@@ -13,7 +13,7 @@ import encoders
 from . import status as st
 from .costs import make_cost
 from .explanation import Explanation
-from .problem import CompiledProblem, compile_problem, factual_values
+from .problem import CompiledProblem, compile_problem, factual_values, resolve_min_change_steps
 from .schema import Schema, SchemaError
 from .solvers import SolverOptions, make_solver
 
@@ -42,6 +42,13 @@ class Recourse:
         accepts (repaired toward the person) and fix every split and leaf that cannot beat
         it; proofs stay exact, solves get much faster
     max_changes : at most this many features may change (any cost; a sparsity limit)
+    min_changes : at least this many actionable features must change (any cost): categorical,
+        ordinal, integer and binary ones by a level / unit, real ones by ``min_change_step``;
+        fewer actionable features than that gives a certified "infeasible". Turns off the
+        incumbent pruning of ``prune`` (its incumbents and budgets ignore this row)
+    min_change_step : smallest move of a real feature that counts for ``min_changes``, in the
+        feature's own units: one number for all real features or ``{feature: step}``;
+        default ``1e-3 * (upper - lower)`` per real feature
     cost_tables : ``{feature: {value: cost}}``: the feature may only move to these values, at
         these costs (see :mod:`mipcf.costs`; ``cost="percentile"`` builds such tables from ``data``)
     plausibility : optional :class:`mipcf.IsolationForestConstraint` or
@@ -72,7 +79,8 @@ class Recourse:
                  prune: bool = True, max_changes: int | None = None,
                  cost_tables: Mapping[str, Mapping[Any, float]] | None = None, intervention: str = "hard",
                  robust: Mapping[str, Any] | None = None, plausibility: Any = None,
-                 min_probability: float | None = None) -> None:
+                 min_probability: float | None = None, min_changes: int | None = None,
+                 min_change_step: float | Mapping[str, float] | None = None) -> None:
         encoders.check_supported(model)  # fail at construction, naming the type, not mid-batch
         self.model = model
         self.schema = schema
@@ -105,6 +113,12 @@ class Recourse:
         if max_changes is not None and (int(max_changes) != max_changes or max_changes < 0):
             raise ValueError(f"max_changes must be a non-negative integer, got {max_changes!r}")
         self.max_changes = None if max_changes is None else int(max_changes)
+        if min_changes is not None and (isinstance(min_changes, bool) or int(min_changes) != min_changes
+                                        or min_changes < 0):
+            raise ValueError(f"min_changes must be a non-negative integer, got {min_changes!r}")
+        self.min_changes = None if not min_changes else int(min_changes)  # 0: no constraint
+        self.min_change_step = min_change_step
+        self._min_change_steps = resolve_min_change_steps(schema, min_change_step)  # validates the names
         self._changes = False  # compile per-feature change indicators (diversity asks for them)
         self.plausibility = plausibility
         self._plaus = None  # the fitted block of ``plausibility`` (mipcf.plausibility.bind)
@@ -128,7 +142,9 @@ class Recourse:
                                             scm=self.scm, changes=self._changes, max_changes=self.max_changes,
                                             causal_options={"intervention": self.intervention,
                                                             "robust": self.robust},
-                                            plausibility=self._plaus, min_probability=self.min_probability)
+                                            plausibility=self._plaus, min_probability=self.min_probability,
+                                            min_changes=getattr(self, "min_changes", None),
+                                            min_change_steps=getattr(self, "_min_change_steps", None))
         return self._problem
 
     @property
@@ -193,6 +209,7 @@ class Recourse:
                 and (self.problem.encoding.leaf_boxes is not None or self.problem.encoding.tighten is not None) \
                 and not self.cost_spec.tables \
                 and not self.schema.links \
+                and not getattr(self, "min_changes", None) \
                 and not (self._plaus is not None and self._plaus.needs_points):  # radii/intervals assume split edges
             from .pruning import Pruner
             self._pruner = Pruner(self.problem, self.model, self.schema, self.data,
@@ -247,6 +264,8 @@ class Recourse:
                 continue  # a solver tolerance let a rejected point through: ask for a wider margin
             if pl is not None and not pl.accepts(cf, desired):
                 continue  # same for the plausibility rows
+            if "min_changes" in p.extra and not p.extra["min_changes"].met(values, action):
+                continue  # decoding undid a move the min_changes row counted: reject it like predict does
             ex.counterfactual = cf
             ex.extra["action"] = action
             if p.causal is not None:
@@ -271,6 +290,7 @@ class Recourse:
         ex.status = st.ERROR
         ex.message = ("every solver point was rejected by model.predict"
                       + (" or the plausibility check" if pl is not None else "")
+                      + (" or had fewer than min_changes changed features" if "min_changes" in p.extra else "")
                       + ", even with wider margins; this is a bug in the encoding, please report it")
 
     def _solve_query(self, q, values, start, pruner, deadline, ex: Explanation, backend=None):
@@ -339,7 +359,10 @@ class Recourse:
             ex.status = st.FEASIBLE  # the decoded point costs more than the solver proved
 
     def _admits(self, point: Mapping[str, Any], values: Mapping[str, Any], extra: Any = None) -> bool:
-        """Does a candidate point (per-feature values) meet max_changes and ``extra``'s cuts?"""
+        """Does a candidate point (per-feature values) meet max/min_changes and ``extra``'s cuts?"""
+        mc = self.problem.extra.get("min_changes")
+        if mc is not None and not mc.met(values, point):
+            return False
         if self.max_changes is not None:
             from .costs import same
             n = sum(not same(f, values[f.name], point[f.name]) for f in self.schema.features)

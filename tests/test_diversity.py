@@ -479,3 +479,94 @@ def canonical_mixed(model, pts, x0):
             cand = grid[(gside == side[i]).all(axis=1)]
             out[i, j] = cand[np.argmin(np.abs(cand - x0[j]))]
     return out
+
+
+# ---- min_changes: at least m changed features -------------------------------------------
+
+MIN_CHANGES_CASES = [("tree", "l1"), ("tree", "l0"), ("tree", "linf"), ("forest", "l1"), ("forest", "linf"),
+                     ("linear", "l1"), ("linear", "l0"), ("linear", "linf")]
+
+
+@pytest.mark.parametrize("kind,cost", MIN_CHANGES_CASES)
+def test_min_changes_equals_grid_oracle(kind, cost):
+    """The optimum over grid points the model accepts with >= m changed features (0 if none)."""
+    model = MODELS[kind]
+    cases = 0
+    for m in (1, 2, 3):
+        rec = mipcf.Recourse(model, _schema(X), cost=cost, scale=WEIGHTS, data=X, min_changes=m)
+        for row in _denied(model, X, n=2):
+            x0 = row.to_numpy(dtype=float)[0]
+            grid = Grid(model, x0, 1)
+            d = np.abs(grid.pts - x0) * grid.w
+            c = {"l1": d.sum(axis=1), "l0": grid.changed.sum(axis=1), "linf": d.max(axis=1)}[cost]
+            ex = rec.explain(row)
+            allowed = grid.ok & (grid.changed.sum(axis=1) >= m)
+            cases += 1
+            if not allowed.any():
+                assert ex.status == "infeasible", (kind, cost, m, x0)
+                continue
+            assert ex.status == "optimal", (kind, cost, m, x0, ex.message)
+            got = _vals(ex)
+            assert model.predict(ex.counterfactual)[0] == 1
+            assert (got != x0).sum() >= m and len(ex.changes) >= m
+            assert got[3] >= x0[3]  # d stays increase-only
+            assert ex.cost == pytest.approx(c[allowed].min(), abs=1e-6), (kind, cost, m, x0)
+    assert cases == 6
+
+
+def test_min_changes_more_than_actionable_is_certified_infeasible():
+    model = MODELS["forest"]
+    schema = mipcf.Schema.from_frame(X, integer=NAMES, immutable=["a", "b"], increase_only=["d"])
+    row = _denied(model, X, 1)[0]
+    assert mipcf.Recourse(model, schema, min_changes=3).explain(row).status == "infeasible"
+    # two actionable features: m = 2 is possible exactly when some accepted point moves both
+    x0 = row.to_numpy(dtype=float)[0]
+    grid = Grid(model, x0, 1)
+    both = grid.ok & (grid.pts[:, 0] == x0[0]) & (grid.pts[:, 1] == x0[1]) & grid.changed[:, 2] & grid.changed[:, 3]
+    ex = mipcf.Recourse(model, schema, min_changes=2).explain(row)
+    assert ex.status == ("optimal" if both.any() else "infeasible")
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="min_changes"):
+            mipcf.Recourse(model, _schema(X), min_changes=bad)
+
+
+def _real_case():
+    rng = np.random.default_rng(3)
+    R = pd.DataFrame({"a": rng.integers(0, 5, 400), "r": rng.uniform(0.0, 10.0, 400)})
+    y = (R["a"] >= 3).astype(int).to_numpy()
+    return R, y
+
+
+@pytest.mark.parametrize("kind", ["tree", "linear"])
+def test_min_changes_moves_a_real_feature_by_its_step(kind):
+    """Only ``a`` matters to the model; m = 2 must also move ``r`` by exactly its step, even
+    where the tree sees ``r`` only through splits far away (a move decoding would undo)."""
+    R, y = _real_case()
+    model = (DecisionTreeClassifier(max_depth=3, random_state=0) if kind == "tree"
+             else LogisticRegression(max_iter=2000)).fit(R, y)
+    schema = mipcf.Schema.from_frame(R, integer=["a"], real=["r"], bounds={"a": (0, 4), "r": (0.0, 10.0)})
+    row = pd.DataFrame({"a": [0], "r": [5.0]})
+    assert model.predict(row)[0] == 0
+    base = mipcf.Recourse(model, schema, cost="l1", scale="none").explain(row)
+    for step, expect in ((None, 1e-2), (0.25, 0.25), ({"r": 0.5}, 0.5)):
+        rec = mipcf.Recourse(model, schema, cost="l1", scale="none", data=R, min_changes=2, min_change_step=step)
+        ex = rec.explain(row)
+        assert ex.status == "optimal", ex.message
+        assert model.predict(ex.counterfactual)[0] == 1
+        moved = abs(float(ex.counterfactual["r"].iloc[0]) - 5.0)
+        assert moved >= expect * (1 - 1e-9)
+        # no model point needs r: the cheapest second change is r by exactly its step, if that
+        # keeps the base fix (checked by brute force along r)
+        a1 = int(ex.counterfactual["a"].iloc[0])
+        assert a1 != 0
+        rs = 5.0 + np.array([-expect, expect])
+        ok = model.predict(pd.DataFrame({"a": [int(base.counterfactual["a"].iloc[0])] * 2, "r": rs})) == 1
+        if ok.any():
+            assert ex.cost == pytest.approx(base.cost + expect, abs=1e-6)
+            assert moved == pytest.approx(expect, abs=1e-7)
+    with pytest.raises(mipcf.SchemaError, match="'a'"):
+        mipcf.Recourse(model, schema, min_changes=1, min_change_step={"a": 1.0})
+    with pytest.raises(mipcf.SchemaError, match="'zz'"):
+        mipcf.Recourse(model, schema, min_changes=1, min_change_step={"zz": 1.0})
+    with pytest.raises(mipcf.SchemaError, match="'r'"):
+        mipcf.Recourse(model, schema, min_changes=1, min_change_step=0.0)
