@@ -570,3 +570,34 @@ def test_min_changes_moves_a_real_feature_by_its_step(kind):
         mipcf.Recourse(model, schema, min_changes=1, min_change_step={"zz": 1.0})
     with pytest.raises(mipcf.SchemaError, match="'r'"):
         mipcf.Recourse(model, schema, min_changes=1, min_change_step=0.0)
+
+
+@pytest.mark.parametrize("kind", ["forest", "linear"])
+def test_min_changes_with_one_hot_and_ordinal_features(kind):
+    """A one-hot categorical counts once it takes another level, an ordinal one level away."""
+    model = (RandomForestClassifier(n_estimators=5, max_depth=3, random_state=3) if kind == "forest"
+             else LogisticRegression(max_iter=3000)).fit(MX, MY)
+    pts = np.array(list(itertools.product(range(4), range(4), range(4), range(3))), dtype=float)
+    frame = pd.DataFrame(pts[:, :3].astype(int), columns=["a", "b", "o"])
+    for i, lv in enumerate(["x", "y", "z"]):
+        frame[f"cat_{lv}"] = (pts[:, 3] == i).astype(int)
+    ok = model.predict(frame[MX.columns]) == 1
+    w = np.array([MW["a"], MW["b"], MW["o"] / 3])
+    for m in (2, 4):
+        rec = mipcf.Recourse(model, MSCHEMA, cost="l1", scale=MW, data=MX, min_changes=m)
+        for r in np.nonzero(model.predict(MX) == 0)[0][:2]:
+            row = MX.iloc[[r]]
+            x0 = np.r_[row[["a", "b", "o"]].to_numpy(dtype=float)[0],
+                       np.argmax(row[["cat_x", "cat_y", "cat_z"]].to_numpy()[0])]
+            cost = (np.abs(pts[:, :3] - x0[:3]) * w).sum(axis=1) + MW["cat"] * (pts[:, 3] != x0[3])
+            allowed = ok & ((pts != x0).sum(axis=1) >= m)
+            ex = rec.explain(row)
+            if not allowed.any():
+                assert ex.status == "infeasible"
+                continue
+            assert ex.status == "optimal" and model.predict(ex.counterfactual)[0] == 1
+            cf = ex.counterfactual
+            got = np.r_[cf[["a", "b", "o"]].to_numpy(dtype=float)[0],
+                        np.argmax(cf[["cat_x", "cat_y", "cat_z"]].to_numpy()[0])]
+            assert (got != x0).sum() >= m
+            assert ex.cost == pytest.approx(cost[allowed].min(), abs=1e-9)
