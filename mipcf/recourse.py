@@ -19,6 +19,10 @@ from .solvers import SolverOptions, make_solver
 
 MARGIN_RETRIES = (1.0, 100.0, 10000.0)
 GAP_TOL = 1e-6  # relative gap under which a solver-proven optimum is reported optimal
+# absolute part of that tolerance, in cost units: the decoded point's cost may exceed the
+# solver's proven bound by round-off within HiGHS's feasibility tolerance (1e-7); seen on
+# Adult LR as gaps of 5e-8 on costs of 2e-3, which are not a lack of proof
+ABS_GAP_TOL = 1e-7
 # budgets tried below the incumbent's cost, as fractions of it (see Recourse._solve_query)
 BUDGET_STEPS = (0.1, 0.16, 0.26, 0.41, 0.66)
 
@@ -355,7 +359,7 @@ class Recourse:
         ex.bound = min(bound, ex.cost) if np.isfinite(bound) else ex.cost
         ex.gap = (ex.cost - ex.bound) / max(abs(ex.cost), 1e-12) if ex.cost else 0.0
         ex.status = status
-        if ex.gap > GAP_TOL and ex.status == st.OPTIMAL:
+        if ex.cost - ex.bound > GAP_TOL * abs(ex.cost) + ABS_GAP_TOL and ex.status == st.OPTIMAL:
             ex.status = st.FEASIBLE  # the decoded point costs more than the solver proved
 
     def _admits(self, point: Mapping[str, Any], values: Mapping[str, Any], extra: Any = None) -> bool:
