@@ -29,9 +29,6 @@ options of :func:`encode_relu` (``bound_tightening``, ``person_bounds``, ``margi
 
 from __future__ import annotations
 
-import os
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -40,6 +37,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from .inputs import Encoding, ModelInput
+from .quiet import quiet_stdout
 from .milp import MILP, LinExpr
 
 ACTIVATIONS = ("relu", "identity")
@@ -220,25 +218,6 @@ def _exactly_one_groups(milp: MILP, cols: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
-@contextmanager
-def _quiet_stdout():
-    """HiGHS prints a banner from C++ when first constructed; keep it off the caller's output."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 class _BoundLP:
     """The LP relaxation of (part of) the MILP, re-solved for one neuron objective at a time.
 
@@ -256,7 +235,7 @@ class _BoundLP:
         self.row_lo, self.row_hi = arr.row_lo[rows], arr.row_hi[rows]
         self.lb, self.ub = arr.lb, arr.ub
         n, m = self.lb.size, self.A.shape[0]
-        with _quiet_stdout():
+        with quiet_stdout():
             h = highspy.Highs()
             h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)

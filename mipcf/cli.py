@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from .batch import explain_to_file, iter_explain, records_frame

@@ -17,7 +17,6 @@ Evaluation measures (also used by ``benchmarks/plausibility.py``): :func:`neares
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from contextlib import contextmanager
 
 import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from encoders.milp import MILPArrays
+from encoders.quiet import quiet_stdout
 
 from .. import status as st
 from .base import SolveResult, Solver, SolverOptions
@@ -26,25 +24,6 @@ STATUS_MAP = {
     _MS.kIterationLimit: st.FEASIBLE,
     _MS.kSolutionLimit: st.FEASIBLE,
 }
-
-
-@contextmanager
-def _quiet_stdout():
-    """HiGHS prints a banner from C++ on its first construction; keep it off our output."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):  # no real stdout (e.g. captured): nothing to protect
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 class HighsSolver(Solver):
@@ -75,7 +54,7 @@ class HighsSolver(Solver):
 
     def _new_highs(self) -> highspy.Highs:
         o = self.options
-        with _quiet_stdout():
+        with quiet_stdout():
             h = highspy.Highs()
             h.setOptionValue("output_flag", bool(o.verbose))
         h.setOptionValue("mip_rel_gap", float(o.mip_gap))
