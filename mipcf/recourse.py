@@ -253,8 +253,11 @@ class Recourse:
                 q = extra.extend(q, values)
             res = self._solve_query(q, values, start, pruner, deadline, ex,
                                     backend=None if extra is None else extra.backend)
-            if res.status == st.ERROR and res.x is None and start is not None and np.isfinite(res.bound):
-                self._take_incumbent(ex, row, values, start, res.bound)
+            if res.status == st.ERROR and res.x is None and start is not None:
+                # time limit before the solver found a point: the verified incumbent stands,
+                # with the best bound proven so far (the solver's, an empty budget's, or l0's)
+                known = [b for b in (res.bound, start[2], ex.extra.get("proven_lower", 0.0)) if np.isfinite(b)]
+                self._take_incumbent(ex, row, values, start, max(known))
                 return
             if res.status in (st.INFEASIBLE, st.ERROR):
                 ex.status, ex.message, ex.bound = res.status, res.message, res.bound
@@ -350,6 +353,7 @@ class Recourse:
                 if res.status != st.INFEASIBLE:
                     break  # time limit or numerics: fall back to the incumbent's budget
                 lower = r
+                ex.extra["proven_lower"] = r  # nothing costs <= r
         res = restricted(start[1])
         if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics
             res = solve(q)

@@ -126,3 +126,15 @@ def test_pyomo_model_takes_user_constraints():
     opt.solve(m, options=mipcf.Recourse.PYOMO_HIGHS_OPTIONS)
     frozen = mipcf.Recourse(model, schema.with_actionability(immutable=["a"])).explain(x, desired_class=1)
     assert pyo.value(m.obj) == pytest.approx(frozen.cost, rel=1e-6) and frozen.cost >= free
+
+
+def test_time_limit_with_training_rows_returns_the_verified_incumbent():
+    """With data=, a time limit never ends without an answer: the repaired training point stands."""
+    X, y = credit_data(n=400)
+    model = RandomForestClassifier(n_estimators=60, max_depth=8, random_state=0).fit(X, y)
+    rec = mipcf.Recourse(model, credit_schema(X), cost="l1", time_limit=0.05, data=X)
+    for i in range(2):
+        ex = rec.explain(X[model.predict(X) == 0].iloc[[i]], desired_class=1)
+        assert ex.status in ("optimal", "feasible"), ex
+        assert model.predict(ex.counterfactual)[0] == 1
+        assert 0.0 <= ex.bound <= ex.cost + 1e-12
