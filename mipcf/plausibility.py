@@ -430,35 +430,9 @@ class _IsolationBound(_Bound):
         mask = (pruner.pool_pred == desired) & cache[str(key)]
         if not mask.any():
             return None
-        cand = {k: v[mask] for k, v in pruner.pool_values.items()}
-        d = pruner.feature_costs(values, cand, q)
-        totals = pruner.total(d)
-        best = None
-        like = pruner.pool.iloc[[0]]
-        for i in np.argsort(totals)[:3]:
-            if not np.isfinite(totals[i]):
-                break
-            point = self._repair(pruner, values, pruner._as_values({k: v[i] for k, v in cand.items()}), d[i],
-                                 desired, like)
-            cost = pruner.p.cost.evaluate(self.schema, values, point)
-            if best is None or cost < best[1]:
-                best = (point, cost)
-        return best
-
-    def _repair(self, pruner: Any, values: Mapping[str, Any], point: dict, d: np.ndarray, desired: Any,
-                like: pd.DataFrame) -> dict:
-        """Reset features to the factual, most expensive first, while the model and the forest agree."""
-        _, f, cols = self._forest(desired)
-        for j in np.argsort(-d):
-            if d[j] <= 0:
-                break
-            name = self.schema.features[j].name
-            trial = dict(point)
-            trial[name] = values[name]
-            cf = self.schema.frame_from_values(trial, like)
-            if pruner.model.predict(cf)[0] == desired and f.predict(cf[cols])[0] == 1:
-                point = trial
-        return point
+        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
+        return pruner.nearest_repaired(row, values, desired, q, mask,
+                                       also=lambda frame: np.asarray(f.predict(frame[cols])) == 1)
 
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         _, f, cols = self._forest(desired)

@@ -11,7 +11,7 @@ factual.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -104,17 +104,7 @@ class Pruner:
             mask &= self.pool_proba[:, self._class_col(desired)] >= self.min_probability
         if not mask.any():
             return None
-        cand = {k: v[mask] for k, v in self.pool_values.items()}
-        d = self.feature_costs(values, cand, q)
-        totals = self.total(d)
-        best = None
-        for i in np.argsort(totals)[:tries]:
-            if not np.isfinite(totals[i]):
-                break
-            point = self._repair(row, values, {k: v[i] for k, v in cand.items()}, d[i], desired)
-            cost = self.p.cost.evaluate(self.schema, values, point)
-            if best is None or cost < best[1]:
-                best = (point, cost)
+        best = self.nearest_repaired(row, values, desired, q, mask, tries)
         single = self.single_changes(row, values, desired, q)
         if single is not None and (best is None or single[1] < best[1]):
             best = (single[0], self.p.cost.evaluate(self.schema, values, single[0]))
@@ -255,9 +245,30 @@ class Pruner:
         return {f.name: (point[f.name] if f.is_numeric else f.levels[int(point[f.name])])
                 for f in self.schema.features}
 
-    def _repair(self, row, values, point, d, desired) -> dict:
-        """Reset features to the factual while the model agrees: each round tries every
-        single reset in one batched predict and keeps the most expensive accepted one."""
+    def nearest_repaired(self, row: pd.DataFrame, values: dict, desired: Any, q: Query, mask: np.ndarray,
+                         tries: int = 3, also: Callable[[pd.DataFrame], np.ndarray] | None = None
+                         ) -> tuple[dict, float] | None:
+        """The cheapest of the ``tries`` nearest pool points in ``mask``, each repaired toward
+        the factual; ``also`` is an extra test every repaired point must pass (rows of a frame)."""
+        cand = {k: v[mask] for k, v in self.pool_values.items()}
+        d = self.feature_costs(values, cand, q)
+        totals = self.total(d)
+        best = None
+        for i in np.argsort(totals)[:tries]:
+            if not np.isfinite(totals[i]):
+                break
+            point = self._repair(row, values, {k: v[i] for k, v in cand.items()}, d[i], desired, also)
+            cost = self.p.cost.evaluate(self.schema, values, point)
+            if best is None or cost < best[1]:
+                best = (point, cost)
+        if best is not None and self._fast is not None and \
+                self.model.predict(self.schema.frame_from_values(best[0], row))[0] != desired:
+            return None  # the array search never hands on a point the model itself rejects
+        return best
+
+    def _repair(self, row, values, point, d, desired, also=None) -> dict:
+        """Reset features to the factual while the model (and ``also``) agree: each round tries
+        every single reset in one batched predict and keeps the most expensive accepted one."""
         factual = feature_matrix(self.schema, row)
         current = {k: float(v) for k, v in point.items()}
         d = np.array(d, dtype=float)
@@ -270,6 +281,8 @@ class Pruner:
             for r, j in enumerate(order):
                 cand[names[j]][r] = factual[names[j]][0]
             ok = self._accepts_values(cand, row, desired)
+            if also is not None and ok.any():
+                ok &= np.asarray(also(self._frame(cand, row)), dtype=bool)
             if not ok.any():
                 break
             j = order[int(np.argmax(ok))]
