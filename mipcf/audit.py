@@ -18,7 +18,6 @@ change than a denied member of another); ``recourse_share_gap`` the same for sha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import status as st
+from .schema import dump_json
 
 COLUMNS = ["n", "n_denied", "denied_share", "n_recourse", "recourse_share", "n_certified_none",
            "n_unresolved", "n_optimal", "cost_mean", "cost_median", "cost_p90"]
@@ -60,10 +60,7 @@ class AuditResult:
                 "groups": groups, "options": self.options}
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return dump_json(self.to_dict(), path)
 
     def __repr__(self) -> str:
         return (f"AuditResult(group_by={self.group_by!r}, groups={len(self.table) - 1}, "

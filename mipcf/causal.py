@@ -33,6 +33,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .schema import dump_json
+
 from encoders import MILP, LinExpr, NumericInput
 
 FORMAT = "mipcf.scm/1"
@@ -404,10 +406,7 @@ class SCM:
             for v in self.variables}}
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return dump_json(self.to_dict(), path)
 
     def __repr__(self) -> str:
         eqs = "; ".join(f"{v} := {e.text} + u" for v, e in self.equations.items())

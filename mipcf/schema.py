@@ -115,6 +115,15 @@ class Feature:
                    columns=columns, labels=d.get("labels"))
 
 
+def dump_json(d: Mapping[str, Any], path: str | Path | None = None) -> str:
+    """``d`` as indented JSON text, also written to ``path`` when given (the to_json of
+    schemas, SCMs and audits)."""
+    text = json.dumps(d, indent=2)
+    if path is not None:
+        Path(path).write_text(text + "\n")
+    return text
+
+
 def _key(v: Any) -> Any:
     """Comparable key so that 1, 1.0 and np.int64(1) name the same level."""
     if isinstance(v, (bool, np.bool_)):
@@ -282,10 +291,7 @@ class Schema:
         return Schema(list(self.features), list(self.links) + [new])
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return dump_json(self.to_dict(), path)
 
     # ---- access --------------------------------------------------------------------
     @property
