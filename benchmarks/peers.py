@@ -544,7 +544,24 @@ def _import_recourse():
     for mod in (recourse.builder, recourse.flipset):
         if not isinstance(mod.np, _NumpyCompat) and not hasattr(np, "float_"):
             mod.np = _NumpyCompat()
+    builder = recourse.builder.RecourseBuilder
+    if not getattr(builder._get_mip_build_info, "_mipcf_unchecked", False):
+        builder._get_mip_build_info = _without_self_check(builder._get_mip_build_info)
     return recourse
+
+
+def _without_self_check(get_info):
+    """actionable-recourse asserts that a feature's action costs are pairwise distinct; when
+    many training rows share a value (Adult's capital_gain is 0 for 92 %), percentile steps
+    tie and every person fails with a bare AssertionError. Ties are harmless to its MIP (the
+    cost is a one-hot sum over the grid), so the build runs without that self-check; every
+    answer is still checked with the model's predict by the benchmark."""
+
+    def build_info(self, cost_function_type="percentile", validate=True):
+        return get_info(self, cost_function_type, validate=False)
+
+    build_info._mipcf_unchecked = True
+    return build_info
 
 
 def _ar_solvers() -> list[str]:
@@ -566,7 +583,8 @@ class ActionableRecoursePeer:
     so); models without ``coef_``/``intercept_`` (e.g. pipelines, forests) are unsupported.
 
     Workarounds for actionable-recourse 1.0.1 (2020) on NumPy 2: ``np.float_`` is provided to
-    the ``recourse`` modules only (see :class:`_NumpyCompat`); coefficients are passed as
+    the ``recourse`` modules only (see :class:`_NumpyCompat`); its cost-uniqueness self-check
+    is skipped (see :func:`_without_self_check`); coefficients are passed as
     ``coefficients=``/``intercept=`` (its ``float(intercept_)`` of a 1-element array fails);
     the one-hot groups are put first in the variable order, because its ``subset_limit``
     constraint indexes a list of actionable variables by the position among all variables.
