@@ -350,10 +350,16 @@ class Recourse:
                 ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
                 if res.status == st.OPTIMAL and res.objective <= r * (1 + 1e-9) + 1e-12:
                     return res
-                if res.status != st.INFEASIBLE:
+                # HiGHS may also end "optimal" above the cutoff: its proven bound > r says the same
+                above = res.status == st.OPTIMAL and np.isfinite(res.bound) and res.bound > r
+                if res.status != st.INFEASIBLE and not above:
                     break  # time limit or numerics: fall back to the incumbent's budget
                 lower = r
                 ex.extra["proven_lower"] = r  # nothing costs <= r
+            res = restricted(start[1], cutoff=start[1] * (1 + 1e-6) + 1e-12)
+            if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > start[1]):
+                res = restricted(start[1])  # numerics near the cutoff: solve without one
+            return res
         res = restricted(start[1])
         if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics
             res = solve(q)

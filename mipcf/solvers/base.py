@@ -29,9 +29,12 @@ class SolverOptions:
     seed: int = 0
     feasibility_tol: float = 1e-7
     verbose: bool = False
-    # HiGHS probing. Switching it off sped up unpruned boosted-tree solves 2-10x but made
-    # pruned deep forests slower in other runs, so it stays on by default
-    probing: bool = True
+    # HiGHS presolve probing and its RINS/RENS sub-MIP heuristics. Both off: on 26 budget
+    # solves of Credit rf10/rf100 (l1) they took 127 s with both on, 50 s with both off; the
+    # budget search already starts from a verified incumbent, so the sub-MIPs mostly look
+    # for points that cost more than the cutoff
+    probing: bool = False
+    sub_mip_heuristics: bool = False
 
 
 @dataclass

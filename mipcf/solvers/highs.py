@@ -66,6 +66,9 @@ class HighsSolver(Solver):
             h.setOptionValue("threads", int(o.threads))
         if not o.probing:
             h.setOptionValue("presolve_rule_off", PROBING_RULE)
+        if not o.sub_mip_heuristics:
+            h.setOptionValue("mip_heuristic_run_rins", False)
+            h.setOptionValue("mip_heuristic_run_rens", False)
         return h
 
     @staticmethod
