@@ -1,5 +1,6 @@
 """Smoke test of the benchmark runner on a small slice (the full run is not a unit test)."""
 
+import pandas as pd
 import pytest
 
 from benchmarks import datasets
@@ -38,3 +39,17 @@ def test_report_merges_runs(tmp_path):
                  "--note", "merged"]) == 0
     text = (tmp_path / "m" / "report.md").read_text()
     assert "merged" in text and "| compas | lr |" in text and "| compas | dt |" in text
+
+
+def test_quick_mode_cli_on_one_cell(tmp_path):
+    """--quick's own settings (20 people, peers on 5, 3 s limit, a worker per core) through
+    the CLI, on one cell so that it stays a unit test; the whole quick run is timed in the
+    benchmark report, not here."""
+    out = tmp_path / "q"
+    assert main(["run", "--quick", "--datasets", "compas", "--models", "lr", "--norms", "l1",
+                 "--scenarios", "realistic", "--peers", "mo", "--out", str(out)]) == 0
+    rows = pd.read_csv(out / "rows.csv")
+    ours = rows[rows.method == "mipcf"]
+    assert len(ours) == 20 and ours.valid.all() and (ours.status == "optimal").all()
+    assert sorted(ours.individual) == list(range(20))
+    assert "time limit 3 s" in (out / "report.md").read_text()
