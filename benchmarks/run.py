@@ -59,6 +59,7 @@ class Config:
     peers: Sequence[str] = ("mo", "dice-random", "dice-genetic", "dice-kdtree", "ar", "ocean")
     n: int = 500
     peer_n: int | None = None  # individuals given to peers other than MO (None: n)
+    skip: int = 0  # start at the (skip+1)-th denied person: one long cell split over machines
     time_limit: float = 120.0
     jobs: int = 1  # parallel workers over the individuals of a cell (joblib processes)
     data_dir: str | None = None
@@ -86,7 +87,7 @@ def _row(base: dict, method: str, norm: str, cf: pd.DataFrame | None, x: pd.Data
             "distance": d, "seconds": seconds, **extra}
 
 
-def _run_mipcf(model, schema_obj, ds, X_denied, norm, cfg, base, dist) -> list[dict]:
+def _run_mipcf(model, schema_obj, ds, X_denied, norm, cfg, base, dist, first: int = 0) -> list[dict]:
     import mipcf
     from mipcf.batch import iter_explain
 
@@ -101,13 +102,13 @@ def _run_mipcf(model, schema_obj, ds, X_denied, norm, cfg, base, dist) -> list[d
     for i, r, cf in iter_explain(rec, X_denied, ds.favourable, n_jobs=cfg.jobs):
         x = X_denied.iloc[[i]]
         cf = None if cf is None else pd.DataFrame([cf], index=x.index)[x.columns].astype(x.dtypes)
-        rows.append(_row({**base, "individual": i}, "mipcf", norm, cf, x, model, ds.favourable, dist,
+        rows.append(_row({**base, "individual": first + i}, "mipcf", norm, cf, x, model, ds.favourable, dist,
                          r["wall_time"], status=r["status"], cost=r["cost"], gap=r["gap"],
                          solver_seconds=r["solve_time"], build_seconds=build, message=r["message"]))
     return sorted(rows, key=lambda row: row["individual"])
 
 
-def _run_peer(name, factory, model, ds, schema_dict, X_denied, norms, base) -> list[dict]:
+def _run_peer(name, factory, model, ds, schema_dict, X_denied, norms, base, first: int = 0) -> list[dict]:
     kwargs = {"candidates": ds.X_test} if name == "mo" else {}
     rows = []
     for norm in norms if name == "mo" else norms[:1]:
@@ -126,7 +127,7 @@ def _run_peer(name, factory, model, ds, schema_dict, X_denied, norms, base) -> l
             res = peer.explain(x)
             # peers other than MO do not optimise a norm: one answer, measured under every norm
             for n in ([norm] if name == "mo" else norms):
-                rows.append(_row({**base, "individual": i}, name, n, res.counterfactual, x, model,
+                rows.append(_row({**base, "individual": first + i}, name, n, res.counterfactual, x, model,
                                  ds.favourable, mace_distance(schema_dict, n), res.seconds,
                                  message=res.message))
     return rows
@@ -155,7 +156,7 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> pd.DataFrame:
         for mkey in cfg.models:
             model = models[mkey]().fit(ds.X_train, ds.y_train)
             acc = float((model.predict(ds.X_test) == ds.y_test).mean())
-            X_denied = _denied(model, ds.X_test, ds.favourable, cfg.n)
+            X_denied = _denied(model, ds.X_test, ds.favourable, cfg.skip + cfg.n).iloc[cfg.skip:]
             for scenario in cfg.scenarios:
                 sd = ds.schema if scenario == "unconstrained" else realistic_schema(name, ds.schema)
                 schema_obj = mipcf.Schema.from_dict(sd)
@@ -164,7 +165,7 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> pd.DataFrame:
                     log(f"{name} {mkey} {scenario} {norm}: mipcf on {len(X_denied)} individuals")
                     try:
                         rows += _run_mipcf(model, schema_obj, ds, X_denied, norm, cfg, base,
-                                           mace_distance(sd, norm))
+                                           mace_distance(sd, norm), cfg.skip)
                     except UnsupportedModelError as exc:
                         log(f"  skipped: {exc}")
                         break
@@ -172,7 +173,7 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> pd.DataFrame:
                     if _peer_applies(pname, mkey):
                         log(f"{name} {mkey} {scenario}: {pname}")
                         some = X_denied if pname == "mo" or cfg.peer_n is None else X_denied.iloc[:cfg.peer_n]
-                        rows += _run_peer(pname, factory, model, ds, sd, some, list(cfg.norms), base)
+                        rows += _run_peer(pname, factory, model, ds, sd, some, list(cfg.norms), base, cfg.skip)
             if cfg.out is not None:  # a long run that is stopped keeps what it finished
                 cfg.out.mkdir(parents=True, exist_ok=True)
                 pd.DataFrame(rows).to_csv(cfg.out / "rows.csv", index=False)
@@ -311,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--scenarios", default="unconstrained,realistic")
     r.add_argument("--peers", default=",".join(Config.peers))
     r.add_argument("--peer-n", type=int, default=None, help="individuals for peers other than MO (default: --n)")
+    r.add_argument("--skip", type=int, default=0,
+                   help="skip the first K denied people (split a long cell over runs; merge with 'report')")
     r.add_argument("--time-limit", type=float, default=None, help="seconds per person (default 120, quick 3)")
     r.add_argument("--jobs", type=int, default=None,
                    help="parallel workers over individuals (joblib); keep <= cores for honest times")
@@ -335,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(a.out) if a.out else Path(__file__).parent / "results" / _dt.date.today().isoformat()
     cfg = Config(datasets=datasets, models=a.models.split(","), norms=a.norms.split(","),
                  scenarios=a.scenarios.split(","), peers=peers, n=a.n or (20 if a.quick else 500),
-                 peer_n=a.peer_n or (5 if a.quick else None),
+                 peer_n=a.peer_n or (5 if a.quick else None), skip=a.skip,
                  time_limit=a.time_limit or (QUICK_TIME_LIMIT if a.quick else 120.0),
                  jobs=a.jobs or ((os.cpu_count() or 1) if a.quick else 1), data_dir=a.data_dir, out=out)
     run(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))

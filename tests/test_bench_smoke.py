@@ -1,5 +1,6 @@
 """Smoke test of the benchmark runner on a small slice (the full run is not a unit test)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,3 +54,16 @@ def test_quick_mode_cli_on_one_cell(tmp_path):
     assert len(ours) == 20 and ours.valid.all() and (ours.status == "optimal").all()
     assert sorted(ours.individual) == list(range(20))
     assert "time limit 3 s" in (out / "report.md").read_text()
+
+
+def test_skip_continues_a_cell(tmp_path):
+    """--skip K runs the people after the first K, numbered as in the whole cell."""
+    kw = dict(datasets=["compas"], models=["dt"], norms=["l1"], scenarios=["unconstrained"], peers=["mo"],
+              time_limit=60)
+    whole = run(Config(n=4, out=tmp_path / "w", **kw), log=lambda m: None)
+    tail = run(Config(n=2, skip=2, out=tmp_path / "t", **kw), log=lambda m: None)
+    for method in ("mipcf", "mo"):
+        w = whole[whole.method == method].set_index("individual").distance
+        t = tail[tail.method == method].set_index("individual").distance
+        assert list(t.index) == [2, 3]
+        assert np.allclose(t.values, w.loc[[2, 3]].values)
