@@ -304,20 +304,22 @@ class Recourse:
         """One query, pruned by the incumbent when there is one (exact either way)."""
         backend = backend or self._backend()
 
-        def solve(qq, cutoff=None):
+        def solve(qq, cutoff=None, first=False):
             left = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
             kw = {"cutoff": cutoff} if cutoff is not None else {}
+            if first:
+                kw["first"] = True
             res = backend.solve(qq.lb, qq.ub, qq.row_lo, qq.row_hi, qq.c, qq.offset, time_limit=left, **kw)
             ex.solve_time += res.seconds
             ex.extra["solves"] = ex.extra.get("solves", 0) + 1
             return res
 
-        def restricted(budget: float, cutoff: float | None = None):
+        def restricted(budget: float, cutoff: float | None = None, first: bool = False):
             qr = q.copy()
             pruner.prune(qr, values, budget)
             if self._plaus is not None:
                 self._plaus.prune(self.problem, qr, values, budget)
-            return solve(qr, cutoff)
+            return solve(qr, cutoff, first)
 
         if start is None:
             return solve(q)
@@ -336,6 +338,10 @@ class Recourse:
                 if res.status != st.INFEASIBLE:
                     return res
                 lo = mid + 1
+        elif getattr(backend, "supports_cutoff", False) and self._pure_l0():
+            res = self._count_search(restricted, start, ex)
+            if res is not None:
+                return res
         elif getattr(backend, "supports_cutoff", False):
             # Budgets below the incumbent's cost: pruning at budget r keeps every point of cost
             # <= r, so a restricted optimum <= r is the global one, and "nothing <= r" (the
@@ -364,6 +370,29 @@ class Recourse:
         if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics
             res = solve(q)
         return res
+
+    def _pure_l0(self) -> bool:
+        c = self.problem.cost
+        return bool(c.l0) and not c.l1 and not c.linf and not c.tables
+
+    def _count_search(self, restricted, start, ex: Explanation):
+        """Pure l0: a cost is a number of changed features. From the proven lower bound up,
+        ask for any point with k changes; the first k that has one is the optimum, so each
+        level needs a first feasible point, not an optimality proof. None: no k below the
+        incumbent's has a point (the incumbent is optimal)."""
+        unit = self.problem.cost.l0 / self.problem.cost.divisor
+        lower = start[2] if np.isfinite(start[2]) else 0.0
+        for k in range(max(int(np.ceil(lower / unit - 1e-9)), 1), int(round(start[1] / unit))):
+            r = k * unit
+            res = restricted(r, cutoff=r * (1 + 1e-6) + 1e-12, first=True)
+            ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
+            if res.x is not None and res.objective <= r * (1 + 1e-6) + 1e-12:
+                res.status, res.bound = st.OPTIMAL, r  # fewer than k changes: proven impossible
+                return res
+            if res.status != st.INFEASIBLE:
+                return res  # time limit: the caller keeps the incumbent and the bound so far
+            ex.extra["proven_lower"] = (k + 1) * unit  # no point changes only k features
+        return None
 
     def _set_bound(self, ex: Explanation, bound: float, status: str) -> None:
         ex.bound = min(bound, ex.cost) if np.isfinite(bound) else ex.cost

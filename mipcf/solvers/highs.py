@@ -88,11 +88,15 @@ class HighsSolver(Solver):
         return lp
 
     supports_cutoff = True
+    _cutoff, _first = float("inf"), False
 
     def solve(self, lb, ub, row_lo, row_hi, c=None, offset=0.0, time_limit=None, start=None,
-              cutoff: float | None = None) -> SolveResult:
-        """As :meth:`Solver.solve`; with ``cutoff``, 'infeasible' means no point costs <= cutoff."""
+              cutoff: float | None = None, first: bool = False) -> SolveResult:
+        """As :meth:`Solver.solve`; with ``cutoff``, 'infeasible' means no point costs <= cutoff.
+        ``first``: stop at the first point within the cutoff (status ``feasible``); for when
+        the caller has proved that nothing is cheaper than the cutoff's level."""
         self._cutoff = float("inf") if cutoff is None else float(cutoff)
+        self._first = bool(first)
         lb, ub = np.asarray(lb, float), np.asarray(ub, float)
         row_lo, row_hi = np.asarray(row_lo, float), np.asarray(row_hi, float)
         c = self._c if c is None else np.asarray(c, float)
@@ -178,6 +182,7 @@ class HighsSolver(Solver):
 
     def _run(self, h: highspy.Highs, expand) -> SolveResult:
         h.setOptionValue("objective_bound", self._cutoff)
+        h.setOptionValue("mip_max_improving_sols", 1 if self._first else 2**31 - 1)
         t0 = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - t0
