@@ -323,8 +323,14 @@ class Pruner:
         return radii[radii < budget * (1 - 1e-9)]
 
     # ---- pruning ---------------------------------------------------------------------
-    def prune(self, q: Query, values: dict, budget: float) -> None:
-        """Tighten ``q`` so that only points of cost <= ``budget`` remain."""
+    def prune(self, q: Query, values: dict, budget: float, leaf_bounds: np.ndarray | None = None) -> None:
+        """Tighten ``q`` so that only points of cost <= ``budget`` remain.
+
+        ``leaf_bounds``: :meth:`leaf_lower_bounds` of this ``q`` and person, when the caller
+        prunes the same query at several budgets (they do not depend on the budget).
+        """
+        if self.maps and leaf_bounds is None:
+            leaf_bounds = self.leaf_lower_bounds(q, values)
         cost = self.p.cost
         slack = budget * (1 + TOL) + 1e-9
         per_unit = (cost.l1 + cost.linf) / cost.divisor
@@ -337,9 +343,7 @@ class Pruner:
             elif room < (1.0 if f.type == "categorical" else 1.0 / max(len(f.levels) - 1, 1)):
                 q.lb[fv.levels[f.level_index(values[f.name])]] = 1.0
         if self.maps:
-            lbs = self.leaf_lower_bounds(q, values)
-            lam = self.p.encoding.leaf_boxes[0]
-            q.ub[lam[lbs > slack]] = 0.0
+            q.ub[self.p.encoding.leaf_boxes[0][leaf_bounds > slack]] = 0.0
         if self.p.encoding.tighten is not None:  # ReLU: neurons stable over the budget box
             self.p.encoding.tighten(q.lb, q.ub)
 
@@ -380,15 +384,17 @@ class Pruner:
 
     def leaf_lower_bounds(self, q: Query, values: dict) -> np.ndarray:
         """Lower bound on the cost of reaching each leaf (inf when it cannot be reached)."""
-        _, lo, hi = self.p.encoding.leaf_boxes
         cost = self.p.cost
         per_feature: dict[int, np.ndarray] = {}
+        if self.maps and "_boxes_t" not in self.__dict__:  # one row per input, read whole, not strided
+            _, lo, hi = self.p.encoding.leaf_boxes
+            self._boxes_t = (np.ascontiguousarray(lo.T), np.ascontiguousarray(hi.T))
         for m in self.maps:
-            d = self._input_distance(m, lo[:, m.k], hi[:, m.k], q, values)
+            d = self._input_distance(m, self._boxes_t[0][m.k], self._boxes_t[1][m.k], q, values)
             key = id(m.fv)
             per_feature[key] = np.maximum(per_feature[key], d) if key in per_feature else d
         if not per_feature:
-            return np.zeros(lo.shape[0])
+            return np.zeros(self.p.encoding.leaf_boxes[1].shape[0])
         D = np.column_stack(list(per_feature.values()))
         unreachable = np.isinf(D).any(axis=1)
         D = np.where(np.isinf(D), 0.0, D)  # 0 * inf would be nan, and nan > budget is False

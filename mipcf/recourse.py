@@ -314,9 +314,11 @@ class Recourse:
             ex.extra["solves"] = ex.extra.get("solves", 0) + 1
             return res
 
+        leaf_bounds = pruner.leaf_lower_bounds(q, values) if start is not None and pruner.maps else None
+
         def restricted(budget: float, cutoff: float | None = None, first: bool = False):
             qr = q.copy()
-            pruner.prune(qr, values, budget)
+            pruner.prune(qr, values, budget, leaf_bounds)
             if self._plaus is not None:
                 self._plaus.prune(self.problem, qr, values, budget)
             return solve(qr, cutoff, first)
@@ -331,7 +333,7 @@ class Recourse:
             while lo < hi:
                 mid = (lo + hi) // 2
                 qr = q.copy()
-                pruner.prune(qr, values, float(radii[mid]))
+                pruner.prune(qr, values, float(radii[mid]), leaf_bounds)
                 if self._plaus is not None:
                     self._plaus.prune(self.problem, qr, values, float(radii[mid]))
                 res = solve(qr)

@@ -119,31 +119,46 @@ class HighsSolver(Solver):
             h.setSolution(sol)
         return self._run(h, lambda x: x)
 
+    def _row_view(self):
+        """CSR of the loaded matrix and of its pattern, rebuilt only when rows are added or removed."""
+        if getattr(self, "_view_of", None) is not self._A:
+            A = self._A.tocsr()
+            P = A.copy()
+            P.data = np.ones_like(P.data)
+            self._view, self._view_of = (A, P), self._A
+        return self._view
+
     def _solve_reduced(self, lb, ub, row_lo, row_hi, c, offset, limit) -> SolveResult:
         t0 = time.perf_counter()
         lb, ub = lb.copy(), ub.copy()
         tol = self.options.feasibility_tol
+        A, P = self._row_view()
+        index = np.arange(self.n_cols, dtype=float)
         for _ in range(3):  # fixing columns can turn rows into bounds that fix more columns
             if np.any(lb > ub + tol):
                 return SolveResult(st.INFEASIBLE, seconds=time.perf_counter() - t0,
                                    message="infeasible on the fixed columns alone")
             fixed = lb >= ub
             ub = np.where(fixed, lb, ub)
-            free = np.nonzero(~fixed)[0]
             x_fixed = np.where(fixed, lb, 0.0)
-            lo, hi = row_lo - self._A @ x_fixed, row_hi - self._A @ x_fixed
-            R = self._A[:, free].tocsr()
-            count = np.diff(R.indptr)
+            ax = A @ x_fixed
+            lo, hi = row_lo - ax, row_hi - ax
+            is_free = (~fixed).astype(float)
+            count = P @ is_free  # free columns per row (pattern counts: exact in floats)
             if np.any(lo[count == 0] > tol) or np.any(hi[count == 0] < -tol):
                 return SolveResult(st.INFEASIBLE, seconds=time.perf_counter() - t0,
                                    message="infeasible on the fixed columns alone")
-            if not self._bounds_from_singletons(R, count, free, lo, hi, lb, ub):
+            rows = np.nonzero(count == 1)[0]
+            # a row with one free column: that column is the index sum, its coefficient the row sum
+            cols = np.rint((P @ (is_free * index))[rows]).astype(np.int64)
+            if not self._bounds_from_singletons(rows, cols, (A @ is_free)[rows], lo, hi, lb, ub):
                 break
+        free = np.nonzero(~fixed)[0]
         keep = (count > 1) & (np.isfinite(lo) | np.isfinite(hi))
-        A = sp.csc_matrix(R[keep])
+        R = sp.csc_matrix(A[keep][:, free])
         h = self._new_highs()
         h.setOptionValue("time_limit", max(limit - (time.perf_counter() - t0), 0.01))
-        lp = self._lp(A, c[free], lb[free], ub[free], lo[keep], hi[keep], self._integer[free],
+        lp = self._lp(R, c[free], lb[free], ub[free], lo[keep], hi[keep], self._integer[free],
                       float(offset) + float(c @ x_fixed))
         if h.passModel(lp) == highspy.HighsStatus.kError:
             return SolveResult(st.ERROR, message="HiGHS rejected the reduced model")
@@ -158,16 +173,14 @@ class HighsSolver(Solver):
         res.extra["reduced"] = (int(free.size), int(keep.sum()))
         return res
 
-    def _bounds_from_singletons(self, R, count, free, lo, hi, lb, ub) -> bool:
-        """Rows with one free column are bounds on it: tighten ``lb``/``ub`` in place.
+    def _bounds_from_singletons(self, rows, cols, a, lo, hi, lb, ub) -> bool:
+        """Rows with one free column (``cols``, coefficient ``a``) are bounds on it: tighten
+        ``lb``/``ub`` in place.
 
         Returns whether a column became fixed (worth another pass).
         """
-        rows = np.nonzero(count == 1)[0]
         if rows.size == 0:
             return False
-        at = R.indptr[rows]
-        cols, a = free[R.indices[at]], R.data[at]
         with np.errstate(invalid="ignore", divide="ignore"):
             b1, b2 = lo[rows] / a, hi[rows] / a
         new_lo, new_hi = np.where(a > 0, b1, b2), np.where(a > 0, b2, b1)
