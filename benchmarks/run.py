@@ -250,8 +250,13 @@ def report(df: pd.DataFrame, cfg: Config) -> str:
 
 
 def merge_reports(paths: Sequence[str], out: Path, note: str = "", time_limit: float = 120.0) -> int:
-    """One report from the rows of several runs (e.g. run side by side, one per model family)."""
+    """One report from the rows of several runs (e.g. run side by side, one per model family).
+
+    A person's row in a later file replaces the same person's row (same dataset, model,
+    scenario, norm and method) from an earlier one, so a rerun of some cells supersedes them.
+    """
     df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    df = df.drop_duplicates(["dataset", "model", "scenario", "norm", "method", "individual"], keep="last")
     cfg = Config(datasets=sorted(df.dataset.unique()), models=sorted(df.model.unique()),
                  n=int(df.groupby(["dataset", "model", "scenario", "norm", "method"]).size().max()),
                  time_limit=time_limit, out=out)
@@ -320,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--data-dir", default=None)
     r.add_argument("--out", default=None)
     rp = sub.add_parser("report", help="merge rows.csv files of several runs into one report")
-    rp.add_argument("rows", nargs="+", help="rows.csv files written by 'run'")
+    rp.add_argument("rows", nargs="+", help="rows.csv files written by 'run' (a later file's rows replace an earlier's)")
     rp.add_argument("--out", required=True, help="folder for the merged rows.csv, report.md and plots")
     rp.add_argument("--note", default="", help="a paragraph to put under the heading (e.g. machine load)")
     rp.add_argument("--time-limit", type=float, default=120.0, help="the runs' mipcf time limit, for the text")

@@ -36,10 +36,11 @@ def test_report_merges_runs(tmp_path):
     for out, model in ((a, "lr"), (b, "dt")):
         run(Config(datasets=["compas"], models=[model], norms=["l1"], scenarios=["unconstrained"], peers=["mo"],
                    n=2, time_limit=60, out=out), log=lambda m: None)
-    assert main(["report", str(a / "rows.csv"), str(b / "rows.csv"), "--out", str(tmp_path / "m"),
-                 "--note", "merged"]) == 0
+    assert main(["report", str(a / "rows.csv"), str(b / "rows.csv"), str(a / "rows.csv"),
+                 "--out", str(tmp_path / "m"), "--note", "merged"]) == 0
     text = (tmp_path / "m" / "report.md").read_text()
     assert "merged" in text and "| compas | lr |" in text and "| compas | dt |" in text
+    assert "| compas | lr | unconstrained | l1 | mipcf | 2 |" in text  # a rerun replaces, not adds
 
 
 def test_quick_mode_cli_on_one_cell(tmp_path):
