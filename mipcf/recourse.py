@@ -380,11 +380,11 @@ class Recourse:
     def _count_search(self, restricted, start, ex: Explanation):
         """Pure l0: a cost is a number of changed features. From the proven lower bound up,
         ask for any point with k changes; the first k that has one is the optimum, so each
-        level needs a first feasible point, not an optimality proof. None: no k below the
-        incumbent's has a point (the incumbent is optimal)."""
+        level needs a first feasible point, not an optimality proof. The incumbent's own k
+        always has one; None only if numerics lost it (the caller then solves in full)."""
         unit = self.problem.cost.l0 / self.problem.cost.divisor
         lower = start[2] if np.isfinite(start[2]) else 0.0
-        for k in range(max(int(np.ceil(lower / unit - 1e-9)), 1), int(round(start[1] / unit))):
+        for k in range(max(int(np.ceil(lower / unit - 1e-9)), 1), int(round(start[1] / unit)) + 1):
             r = k * unit
             res = restricted(r, cutoff=r * (1 + 1e-6) + 1e-12, first=True)
             ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
