@@ -279,8 +279,15 @@ class Recourse:
                 ex.interventions = p.causal.interventions(res.x, q, action)
             ex.cost = p.cost.evaluate(self.schema, values, action)
             if start is not None and start[1] < ex.cost - GAP_TOL * max(1.0, abs(ex.cost)):
-                # time limit: the incumbent is better (a float tie is not: both are optimal)
-                self._take_incumbent(ex, row, values, start, res.bound)
+                # the incumbent is better (a float tie is not: both are optimal)
+                if res.status != st.OPTIMAL:  # time limit
+                    self._take_incumbent(ex, row, values, start, res.bound)
+                    return
+                # a finished solve above a point predict accepts: that point wins by less than
+                # the decision margin the MILP keeps, so the MILP bound does not cover it
+                self._take_incumbent(ex, row, values, start, start[2] if np.isfinite(start[2]) else 0.0)
+                ex.message = ("the model accepts a cheaper point (a repaired training row) than the "
+                              "solver's optimum, by less than the decision margin; best known, not proven")
                 return
             self._set_bound(ex, res.bound, res.status)
             ex.extra.update(res.extra)
@@ -386,12 +393,16 @@ class Recourse:
         lower = start[2] if np.isfinite(start[2]) else 0.0
         for k in range(max(int(np.ceil(lower / unit - 1e-9)), 1), int(round(start[1] / unit)) + 1):
             r = k * unit
-            res = restricted(r, cutoff=r * (1 + 1e-6) + 1e-12, first=True)
+            cut = r * (1 + 1e-6) + 1e-12
+            res = restricted(r, cutoff=cut, first=True)
             ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
-            if res.x is not None and res.objective <= r * (1 + 1e-6) + 1e-12:
+            if res.x is not None and res.objective > cut and res.status != st.OPTIMAL:
+                res = restricted(r, cutoff=cut)  # it stopped at a point above the cutoff: decide in full
+            if res.x is not None and res.objective <= cut:
                 res.status, res.bound = st.OPTIMAL, r  # fewer than k changes: proven impossible
                 return res
-            if res.status != st.INFEASIBLE:
+            above = res.status == st.OPTIMAL and np.isfinite(res.bound) and res.bound > r
+            if res.status != st.INFEASIBLE and not above:
                 return res  # time limit: the caller keeps the incumbent and the bound so far
             ex.extra["proven_lower"] = (k + 1) * unit  # no point changes only k features
         return None
