@@ -339,11 +339,7 @@ class Recourse:
             lo, hi = 0, radii.size
             while lo < hi:
                 mid = (lo + hi) // 2
-                qr = q.copy()
-                pruner.prune(qr, values, float(radii[mid]), leaf_bounds)
-                if self._plaus is not None:
-                    self._plaus.prune(self.problem, qr, values, float(radii[mid]))
-                res = solve(qr)
+                res = restricted(float(radii[mid]))
                 if res.status != st.INFEASIBLE:
                     return res
                 lo = mid + 1
@@ -365,9 +361,7 @@ class Recourse:
                 ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
                 if res.status == st.OPTIMAL and res.objective <= r * (1 + 1e-9) + 1e-12:
                     return res
-                # HiGHS may also end "optimal" above the cutoff: its proven bound > r says the same
-                above = res.status == st.OPTIMAL and np.isfinite(res.bound) and res.bound > r
-                if res.status != st.INFEASIBLE and not above:
+                if not _nothing_up_to(res, r):
                     break  # time limit or numerics: fall back to the incumbent's budget
                 lower = r
                 ex.extra["proven_lower"] = r  # nothing costs <= r
@@ -401,8 +395,7 @@ class Recourse:
             if res.x is not None and res.objective <= cut:
                 res.status, res.bound = st.OPTIMAL, r  # fewer than k changes: proven impossible
                 return res
-            above = res.status == st.OPTIMAL and np.isfinite(res.bound) and res.bound > r
-            if res.status != st.INFEASIBLE and not above:
+            if not _nothing_up_to(res, r):
                 return res  # time limit: the caller keeps the incumbent and the bound so far
             ex.extra["proven_lower"] = (k + 1) * unit  # no point changes only k features
         return None
@@ -479,6 +472,12 @@ class Recourse:
         cost distribution and the gaps between groups (see :mod:`mipcf.audit`)."""
         from .audit import audit
         return audit(self, X, group_by=group_by, favorable_class=favorable_class, n_jobs=n_jobs)
+
+
+def _nothing_up_to(res, r: float) -> bool:
+    """Does a solve under cutoff ``r`` prove that no point costs <= r? HiGHS says so as
+    'infeasible', or as 'optimal' above the cutoff with a proven bound > r."""
+    return res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and np.isfinite(res.bound) and res.bound > r)
 
 
 def _as_row(x: pd.DataFrame | pd.Series) -> pd.DataFrame:
