@@ -40,7 +40,7 @@ def _relu_available() -> bool:
 
 
 def run(datasets, models, n: int, time_limit: float, iforest_trees: int, iforest_samples: int,
-        support_radius: float, support_k: int, log=print) -> pd.DataFrame:
+        support_radius: float, support_k: int, log=print, only=None) -> pd.DataFrame:
     import mipcf
     from mipcf.plausibility import lof_scores, nearest_distance
 
@@ -64,6 +64,8 @@ def run(datasets, models, n: int, time_limit: float, iforest_trees: int, iforest
             }
             if support_radius > 0:
                 methods["support"] = mipcf.SupportConstraint(k=support_k, radius=support_radius)
+            keep = set(only or methods) | {"iforest"}  # the iforest run's forest scores every method
+            methods = {m: pl for m, pl in methods.items() if m in keep}
             recs = {m: mipcf.Recourse(model, schema, cost="l1", normalize="mace", time_limit=time_limit,
                                       data=ds.X_train, plausibility=pl) for m, pl in methods.items()}
             build = {}
@@ -73,6 +75,8 @@ def run(datasets, models, n: int, time_limit: float, iforest_trees: int, iforest
                 build[m] = time.perf_counter() - t0
             forest = recs["iforest"]._plaus.forests[fav][0]
             for m, rec in recs.items():
+                if only and m not in only:
+                    continue
                 log(f"{dname} {mkey} {m}: {len(denied)} individuals (build {build[m]:.1f} s)")
                 for i in range(len(denied)):
                     x = denied.iloc[[i]]
@@ -161,6 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iforest-samples", type=int, default=64)
     ap.add_argument("--support-radius", type=float, default=0.02, help="0 skips the support constraint")
     ap.add_argument("--support-k", type=int, default=1)
+    ap.add_argument("--methods", default="", help="comma list of methods to run (default: all)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from the CSV of an earlier run")
     args = ap.parse_args(argv)
@@ -178,7 +183,8 @@ def main(argv=None) -> int:
     for d in names:  # the report is rewritten after each dataset: a long run leaves partial results
         for m in [m for m in args.models.split(",") if m]:
             parts.append(run([d], [m], args.n, args.time_limit, args.iforest_trees, args.iforest_samples,
-                             args.support_radius, args.support_k, log=lambda msg: print(msg, flush=True)))
+                             args.support_radius, args.support_k, log=lambda msg: print(msg, flush=True),
+                             only=[x for x in args.methods.split(",") if x] or None))
             df = pd.concat(parts, ignore_index=True)
             if df.empty:
                 continue
