@@ -253,3 +253,29 @@ def test_ar_answers_on_adult_despite_tied_costs():
         r = peer.explain(denied.iloc[[i]])
         assert r.counterfactual is not None, r.message
         assert lr.predict(r.counterfactual)[0] == ds.favourable
+
+
+# ---------------------------------------------------------------------------- OCEAN's objective
+
+def test_raw_scale_makes_mipcf_cost_ocean_l1(problem):
+    """benchmarks.ocean compares optimal costs: mipcf's l1 under raw_scale must be OCEAN's L1."""
+    import mipcf
+    from benchmarks.ocean import ocean_l1, raw_scale
+
+    X, _, models = problem
+    schema = {**SCHEMA, "features": [{**f, "actionability": "actionable"} for f in SCHEMA["features"]]}
+    rec = mipcf.Recourse(models["rf"], mipcf.Schema.from_dict(schema), cost="l1", scale=raw_scale(schema))
+    moved = 0
+    for x in factuals(models["rf"], X, k=3):
+        ex = rec.explain(x, desired_class=1)
+        assert ex.status == "optimal"
+        cf = ex.counterfactual[x.columns]
+        assert ocean_l1(schema, x, cf) == pytest.approx(ex.cost, rel=1e-6, abs=1e-6)
+        moved += int((cf[COLOUR].to_numpy() != x[COLOUR].to_numpy()).any() or cf.edu.iloc[0] != x.edu.iloc[0])
+    assert moved  # a colour or edu move was priced, not just the unit-scaled numerics
+    # the hand value: one colour change is 1, two ordinal steps are 2
+    x = X.iloc[[0]].copy()
+    y = x.copy()
+    y[COLOUR] = np.roll(x[COLOUR].to_numpy(), 1, axis=1)
+    y["edu"] = (x.edu + 2) % 4
+    assert ocean_l1(schema, x, y) == pytest.approx(1 + abs(int(y.edu.iloc[0]) - int(x.edu.iloc[0])))
