@@ -214,6 +214,9 @@ class Encoding:
     # the column for numeric inputs, model units for discrete ones); lets a caller switch off
     # leaves that cannot be reached within a budget
     leaf_boxes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # tree models: (tree index, node id in that tree of the definition) per leaf column, in
+    # the order of leaf_boxes[0]; lets a caller relate leaf columns to the model's own leaves
+    leaf_nodes: tuple[np.ndarray, np.ndarray] | None = None
     inputs: list = field(default_factory=list)
     # scores are sums of constants picked by integral binaries (trees), so a tie in the MILP
     # is a tie in the model, which argmax gives to the earlier class: rows against later

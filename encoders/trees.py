@@ -250,9 +250,11 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
     n_out = definition.trees[0].value.shape[1]
     score_idx: list[np.ndarray] = []
     score_coef: list[np.ndarray] = []
-    boxes_lo, boxes_hi = [], []
+    boxes_lo, boxes_hi, leaf_trees, leaf_ids = [], [], [], []
     for k, (w, tree) in enumerate(zip(definition.weights, definition.trees)):
         leaves, lam = _encode_one_tree(milp, tree, levels, f"{name}.tree{k}")
+        leaf_trees.append(np.full(leaves.size, k, dtype=np.int64))
+        leaf_ids.append(leaves)
         score_idx.append(lam)
         score_coef.append(w * tree.value[leaves])
         lo, hi = _leaf_boxes(tree, leaves, inputs, definition.strict, definition.float32)
@@ -272,7 +274,8 @@ def encode_trees(milp: MILP, definition: TreeEnsembleDef, inputs: Sequence[Model
         margin = max(margin, float(definition.margin))
     boxes = (idx, np.concatenate(boxes_lo), np.concatenate(boxes_hi))
     return Encoding(scores, definition.classes, margin, cuts, name=name, levels=_cut_only(levels_out, inputs),
-                    leaf_boxes=boxes, inputs=list(inputs),
+                    leaf_boxes=boxes, leaf_nodes=(np.concatenate(leaf_trees), np.concatenate(leaf_ids)),
+                    inputs=list(inputs),
                     exact_ties=not (definition.decision == "sign" and definition.tie_ok),
                     probability_row=_probability_row(definition, scores),
                     probability_exact=definition.proba == "mean")
