@@ -9,6 +9,9 @@ MILP and both are re-checked on every returned point, like the model's decision:
   (:mod:`encoders.isolation`), and the forest's splits share the model's split binaries.
 - :class:`SupportConstraint`: the counterfactual lies within ``radius`` (measured with the
   Recourse's own cost) of at least ``k`` training points of the desired class.
+- :class:`LeafSupportConstraint`: in every tree of a tree model, the counterfactual lands in
+  a leaf that at least ``min_samples`` desired-class training rows reach; unsupported leaves
+  are switched off in the model's own leaf columns, so it adds nothing to the MILP.
 
 Evaluation measures (also used by ``benchmarks/plausibility.py``): :func:`nearest_distance`,
 :func:`lof_scores`, :func:`iforest_scores`, :func:`inlier_share` and :func:`evaluate`.
@@ -269,6 +272,96 @@ class SupportConstraint(PlausibilityConstraint):
         if self.labels is not None and len(self.labels) != len(X):
             raise ValueError(f"SupportConstraint: {len(self.labels)} labels for {len(X)} training rows")
         return _SupportBound(self, model, schema, cost, X)
+
+
+# sklearn tree models whose encoded trees keep sklearn's node ids (encoders.trees._sklearn_tree),
+# so a leaf column maps to the node that the model's own apply returns
+_LEAF_MODELS = ("DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier",
+                "ExtraTreesClassifier", "GradientBoostingClassifier")
+# tree models read from a booster dump and renumbered: their apply / pred_leaf ids differ
+_RENUMBERED = ("HistGradientBoostingClassifier", "XGBClassifier", "LGBMClassifier")
+
+
+def _final_estimator(model: Any) -> Any:
+    while type(model).__name__ == "Pipeline":
+        model = model.steps[-1][1]
+    return model
+
+
+def _leaf_ids(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """The model's own ``apply`` per row and tree, shape (rows, trees); pipeline steps transform first.
+
+    GradientBoosting's (rows, stages, K) flattens stage-major, the encoder's tree order.
+    """
+    Z = frame
+    while type(model).__name__ == "Pipeline":
+        if len(model.steps) > 1:
+            Z = model[:-1].transform(Z)
+        model = model.steps[-1][1]
+    if type(model).__name__ == "GradientBoostingClassifier" and isinstance(Z, pd.DataFrame):
+        # GradientBoosting hands a frame to its unnamed regression trees, which then warn
+        names = getattr(model, "feature_names_in_", None)
+        Z = (Z[list(names)] if names is not None else Z).to_numpy()
+    # GradientBoosting returns its node ids as floats
+    return np.asarray(model.apply(Z)).reshape(len(frame), -1).astype(np.int64)
+
+
+def _estimator_trees(final: Any) -> list:
+    """The fitted sklearn trees of ``final`` in the encoder's order (one per column of ``_leaf_ids``)."""
+    if hasattr(final, "tree_"):
+        return [final]
+    return list(np.asarray(final.estimators_, dtype=object).ravel())
+
+
+class LeafSupportConstraint(PlausibilityConstraint):
+    """In every tree, the counterfactual lands in a leaf that desired-class training rows reach.
+
+    A leaf is supported when at least ``min_samples`` training rows of the desired class end
+    in it (routed by the model's own ``apply``; for a Pipeline on the rows its steps
+    transform). The counterfactual must lie in a supported leaf of every tree, so it sits
+    inside the bounding boxes of leaf regions the data of that class actually occupies.
+
+    Parameters
+    ----------
+    min_samples : int, default 1
+        Desired-class training rows a leaf needs to be supported.
+    data : DataFrame, optional
+        Training rows over the schema's columns; default: ``Recourse(data=...)``.
+    labels : array-like, optional
+        The class of each row of ``data``; default: the model's prediction.
+
+    Exact and free: the unsupported leaves' columns of the model's own encoding are fixed
+    to 0 per person (no rows or columns are added). When some tree has no supported leaf
+    the query is certified infeasible. Every answer is re-checked with ``apply``.
+
+    Supported models: DecisionTree / ExtraTree, RandomForest / ExtraTrees and
+    GradientBoosting classifiers, alone or at the end of a Pipeline. Other models raise
+    ``ValueError`` naming the model when the Recourse binds the constraint.
+    """
+
+    def __init__(self, min_samples: int = 1, data: pd.DataFrame | None = None, labels: Any = None) -> None:
+        if isinstance(min_samples, bool) or int(min_samples) != min_samples or min_samples < 1:
+            raise ValueError(f"LeafSupportConstraint: min_samples must be a positive integer, got {min_samples!r}")
+        self.min_samples = int(min_samples)
+        self.data = data
+        self.labels = labels
+
+    def bind(self, model: Any, schema: Schema, cost: CostSpec, data: pd.DataFrame | None) -> "_LeafSupportBound":
+        final = _final_estimator(model)
+        name = type(final).__name__
+        where = f"{name} (the final step of the Pipeline)" if final is not model else name
+        if name in _RENUMBERED:
+            raise ValueError(f"LeafSupportConstraint does not support {where} yet: its trees are read from "
+                             "the booster and renumbered, so its own leaf ids cannot be matched with the "
+                             f"encoded leaves; supported: {', '.join(_LEAF_MODELS)}")
+        if name not in _LEAF_MODELS:
+            raise ValueError(f"LeafSupportConstraint needs a tree model, but {where} has no tree leaves "
+                             f"(supported: {', '.join(_LEAF_MODELS)}); use SupportConstraint or "
+                             "IsolationForestConstraint for it")
+        X = self._data(self.data if self.data is not None else data, schema)
+        if self.labels is not None and len(self.labels) != len(X):
+            raise ValueError(f"LeafSupportConstraint: {len(self.labels)} labels for {len(X)} training rows")
+        return _LeafSupportBound(self, model, schema, X)
 
 
 # ---------------------------------------------------------------------------------------
@@ -625,16 +718,103 @@ class _SupportBound(_Bound):
                 "support": int(np.sum(self._within(d))), "radius": self.spec.radius, "k": self.spec.k}
 
 
+class _LeafSupportBound(_Bound):
+    name = "leaf_support"
+
+    def __init__(self, spec: LeafSupportConstraint, model: Any, schema: Schema, X: pd.DataFrame) -> None:
+        self.spec, self.model, self.schema, self.X = spec, model, schema, X
+        self.trees = _estimator_trees(_final_estimator(model))
+        self.n_nodes = max(int(t.tree_.node_count) for t in self.trees)
+        self.train_leaves = _leaf_ids(model, X) if len(X) else np.zeros((0, len(self.trees)), dtype=np.int64)
+        self._cache: dict = {}
+        self.cols: np.ndarray | None = None
+
+    # ---- counts -----------------------------------------------------------------------
+    def counts(self, desired: Any) -> np.ndarray:
+        """(trees, nodes): desired-class training rows ending in each node (labels, else predict)."""
+        key = ("counts", str(desired))
+        if key not in self._cache:
+            rows = _class_rows(self.model, self.X, self.spec.labels, desired) if len(self.X) \
+                else np.zeros(0, dtype=bool)
+            L = self.train_leaves[rows]
+            C = np.zeros((len(self.trees), self.n_nodes), dtype=np.int64)
+            np.add.at(C, (np.broadcast_to(np.arange(len(self.trees)), L.shape), L), 1)
+            self._cache[key] = C
+        return self._cache[key]
+
+    def leaf_counts(self, frame: pd.DataFrame, desired: Any) -> np.ndarray:
+        """(rows, trees): desired-class training rows in the leaf each row of ``frame`` reaches."""
+        L = _leaf_ids(self.model, frame[self.schema.columns])
+        return self.counts(desired)[np.arange(len(self.trees))[None, :], L]
+
+    def supported_rows(self, frame: pd.DataFrame, desired: Any) -> np.ndarray:
+        return (self.leaf_counts(frame, desired) >= self.spec.min_samples).all(axis=1)
+
+    # ---- encoding ---------------------------------------------------------------------
+    def encode(self, milp: MILP, inputs: Mapping[str, Any], fvars: Sequence[Any], encoding: Any) -> None:
+        """Nothing to add: remember the model's leaf columns and check they are sklearn's leaves."""
+        if encoding.leaf_nodes is None:
+            raise ValueError("LeafSupportConstraint: the model's encoding has no leaf columns")
+        tree, node = encoding.leaf_nodes
+        if tree.size and int(tree.max()) + 1 != len(self.trees):
+            raise ArithmeticError(f"LeafSupportConstraint: the encoding has {int(tree.max()) + 1} trees, the "
+                                  f"model {len(self.trees)}; please report this")
+        for t, est in enumerate(self.trees):  # the leaf-id map rests on this: guard it
+            if not np.array_equal(np.sort(node[tree == t]), np.nonzero(est.tree_.children_left < 0)[0]):
+                raise ArithmeticError(f"LeafSupportConstraint: the encoded leaves of tree {t} are not the "
+                                      "model's own; please report this")
+        self.cols, self.leaf_tree, self.leaf_node = np.asarray(encoding.leaf_boxes[0]), tree, node
+
+    def supported(self, desired: Any) -> np.ndarray:
+        """Per leaf column: is the leaf supported for ``desired``."""
+        key = ("supported", str(desired))
+        if key not in self._cache:
+            self._cache[key] = self.counts(desired)[self.leaf_tree, self.leaf_node] >= self.spec.min_samples
+        return self._cache[key]
+
+    # ---- per person -------------------------------------------------------------------
+    def bound(self, q: Any, values: Mapping[str, Any], desired: Any, factor: float = 1.0) -> dict:
+        ok = self.supported(desired)
+        q.ub[self.cols[~ok]] = 0.0
+        bare = np.setdiff1d(np.arange(len(self.trees)), self.leaf_tree[ok])
+        if bare.size:  # the solver certifies it; say why
+            return {"infeasible": f"no counterfactual lies in supported leaves: no leaf of tree {int(bare[0])} "
+                                  f"({bare.size} of {len(self.trees)} trees) is reached by {self.spec.min_samples} "
+                                  f"or more training rows of class {desired!r}"}
+        return {}
+
+    def accepts(self, cf: pd.DataFrame, desired: Any) -> bool:
+        return bool(np.all(self.supported_rows(cf, desired)))
+
+    def incumbent(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any) -> tuple[dict, float] | None:
+        # a desired-class row may still sit in an unsupported leaf (labels, or a mislabelled
+        # row under min_samples > 1): test every pool row, and every repair of it
+        key = ("pool", id(pruner), str(desired))
+        if key not in self._cache:
+            self._cache[key] = (pruner.pool_pred == desired) & self.supported_rows(pruner.pool, desired)
+        mask = self._cache[key]
+        if not mask.any():
+            return None
+        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
+        return pruner.nearest_repaired(row, values, desired, q, mask,
+                                       also=lambda frame: self.supported_rows(frame, desired))
+
+    def report(self, cf: pd.DataFrame, desired: Any) -> dict:
+        c = self.leaf_counts(cf, desired)[0]
+        return {"kind": self.name, "score": float(c.min()), "support": int(c.min()),
+                "min_samples": self.spec.min_samples, "trees": len(self.trees)}
+
+
 def bind(spec: PlausibilityConstraint | None, model: Any, schema: Schema, cost: CostSpec,
          data: pd.DataFrame | None) -> _Bound | None:
     """The fitted block of a specification (a copy: the user's object is left as given)."""
     if spec is None:
         return None
     if not isinstance(spec, PlausibilityConstraint):
-        raise TypeError(f"plausibility must be an IsolationForestConstraint or SupportConstraint, got "
-                        f"{type(spec).__name__}")
+        raise TypeError(f"plausibility must be an IsolationForestConstraint, SupportConstraint or "
+                        f"LeafSupportConstraint, got {type(spec).__name__}")
     return copy.copy(spec).bind(model, schema, cost, data)
 
 
-__all__ = ["PlausibilityConstraint", "IsolationForestConstraint", "SupportConstraint", "nearest_distance",
-           "lof_scores", "iforest_scores", "inlier_share", "evaluate", "pairwise_cost", "bind"]
+__all__ = ["PlausibilityConstraint", "IsolationForestConstraint", "SupportConstraint", "LeafSupportConstraint",
+           "nearest_distance", "lof_scores", "iforest_scores", "inlier_share", "evaluate", "pairwise_cost", "bind"]

@@ -55,8 +55,9 @@ class Recourse:
         default ``1e-3 * (upper - lower)`` per real feature
     cost_tables : ``{feature: {value: cost}}``: the feature may only move to these values, at
         these costs (see :mod:`mipcf.costs`; ``cost="percentile"`` builds such tables from ``data``)
-    plausibility : optional :class:`mipcf.IsolationForestConstraint` or
-        :class:`mipcf.SupportConstraint` (see :mod:`mipcf.plausibility`): the counterfactual
+    plausibility : optional :class:`mipcf.IsolationForestConstraint`,
+        :class:`mipcf.SupportConstraint` or :class:`mipcf.LeafSupportConstraint` (tree models;
+        see :mod:`mipcf.plausibility`): the counterfactual
         must also lie on the data manifold; re-checked on every answer and reported in
         ``Explanation.extra["plausibility"]``
     intervention : with an SCM, ``"hard"`` (do(X := theta), the parents are cut) or
@@ -262,7 +263,8 @@ class Recourse:
             if res.status in (st.INFEASIBLE, st.ERROR):
                 ex.status, ex.message, ex.bound = res.status, res.message, res.bound
                 if res.status == st.INFEASIBLE:
-                    ex.message = "no counterfactual exists under these constraints (certified by the solver)"
+                    ex.message = info.get("infeasible") or \
+                        "no counterfactual exists under these constraints (certified by the solver)"
                 return
             action = p.decode(res.x, q)
             after = action if p.causal is None else p.causal.decode(res.x, q, action)

@@ -2,14 +2,16 @@
 
 Oracles: sklearn's own ``IsolationForest.predict`` / ``decision_function`` (for the reader),
 brute-force enumeration of tiny integer grids (every point, filtered by ``model.predict``,
-``iforest.predict`` or a direct count of training points within the radius, minimum cost
-computed here with numpy), and enumeration of the float32 cells cut out by the union of the
-model's and the forest's split thresholds for real-valued features.
+``iforest.predict``, a direct count of training points within the radius, or of
+desired-class training rows sharing a leaf tree by tree through each sklearn tree's own
+``apply``; minimum cost computed here with numpy), and enumeration of the float32 cells cut
+out by the union of the model's and the forest's split thresholds for real-valued features.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -391,3 +393,214 @@ def test_real_valued_linear_model_same_optimum_on_both_solvers():
 @pytest.mark.slow
 def test_real_valued_linear_model_same_optimum_on_both_solvers_many():
     _both_solvers(n_rows=8, n_trees=10)
+
+
+# ---------------------------------------------------------------------------------------
+# leaf-region support: grid oracle with leaves counted tree by tree through sklearn's apply
+
+
+def _sklearn_trees(model):
+    """(transform to the trees' inputs, fitted sklearn trees) of a model or Pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        return model[:-1].transform, _sklearn_trees(model[-1])[1]
+    est = getattr(model, "estimators_", None)
+    return (lambda Z: Z), ([model] if est is None else list(np.asarray(est, dtype=object).ravel()))
+
+
+def _leaf_support_counts(model, X: pd.DataFrame, cls: np.ndarray, Z: pd.DataFrame) -> np.ndarray:
+    """(rows of Z, trees): training rows with ``cls`` True that share Z's leaf, tree by tree."""
+    transform, trees = _sklearn_trees(model)
+    A, B = np.asarray(transform(X), dtype=np.float32), np.asarray(transform(Z), dtype=np.float32)
+    out = np.zeros((len(Z), len(trees)), dtype=np.int64)
+    for t, tree in enumerate(trees):
+        names = getattr(tree, "feature_names_in_", None)  # a bare tree fitted on a frame wants one
+        a, b = (A, B) if names is None else (pd.DataFrame(A, columns=names), pd.DataFrame(B, columns=names))
+        train, grid = tree.apply(a[cls]), tree.apply(b)
+        out[:, t] = (grid[:, None] == train[None, :]).sum(axis=1)
+    return out
+
+
+def _leaf_models(seed: int, n_classes: int):
+    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # <= 5 trees of depth <= 3; a 3-class GB is one stage of 3 trees; the scaler moves the thresholds
+    return [DecisionTreeClassifier(max_depth=3, random_state=seed),
+            RandomForestClassifier(n_estimators=5, max_depth=3, random_state=seed),
+            GradientBoostingClassifier(n_estimators=5 if n_classes == 2 else 1, max_depth=2, random_state=seed),
+            make_pipeline(StandardScaler(), ExtraTreesClassifier(n_estimators=3, max_depth=3, random_state=seed))]
+
+
+def _leaf_data(seed: int, n_features: int, n_classes: int) -> tuple[pd.DataFrame, np.ndarray]:
+    X, y = _data(seed)
+    X = X[list("abc")[:n_features]]
+    if n_classes == 3:  # a third class on the far corner
+        y = np.where(X.a.to_numpy() + X.b.to_numpy() >= 8, 2, y)
+    return X, y
+
+
+def _check_leaf_support(seed: int, per_model: int, break_encoding=None) -> tuple[int, int, int]:
+    """Every case: MILP optimum == grid minimum over predict == desired and supported leaves.
+
+    Returns (cases, infeasible cases, cases where the constraint raised the cost).
+    """
+    n_features, n_classes = [3, 2, 3, 3][seed % 4], [2, 2, 2, 3][seed % 4]
+    X, y = _leaf_data(seed, n_features, n_classes)
+    G = pd.DataFrame(np.array(list(itertools.product(range(HI + 1), repeat=n_features)), float), columns=X.columns)
+    up_a, fixed_c = seed % 3 == 1, seed % 5 == 4 and n_features == 3
+    schema = mipcf.Schema.from_frame(X, increase_only=["a"] if up_a else [], immutable=["c"] if fixed_c else [])
+    n = infeasible = bites = 0
+    for m, model in enumerate(_leaf_models(seed, n_classes)):
+        model.fit(X, y)
+        norm = ["l1", "linf", "l0"][(seed + m) % 3]
+        min_samples = [1, 2, 5, 12, 40][(seed + 2 * m) % 5]
+        labels = y if (seed + m) % 2 else None  # the class of a training row: labels, else predict
+        desired = [1, 1, 2][(seed + m) % 3] if n_classes == 3 else 1
+        spec = mipcf.LeafSupportConstraint(min_samples=min_samples, labels=labels)
+        rec = mipcf.Recourse(model, schema, cost=norm, data=X, plausibility=spec, prune=(seed + m) % 4 != 3)
+        if break_encoding is not None:
+            break_encoding(rec)
+        cls = (model.predict(X) if labels is None else labels) == desired
+        support = _leaf_support_counts(model, X, cls, G).min(axis=1)
+        ok = (model.predict(G) == desired) & (support >= min_samples)
+        plain_ok = model.predict(G) == desired
+        denied = X[model.predict(X) != desired].drop_duplicates()
+        for i in range(min(per_model, len(denied))):
+            row = denied.iloc[[i]]
+            x0 = row.to_numpy(float)[0]
+            allowed = np.ones(len(G), bool)
+            if up_a:
+                allowed &= G.a.to_numpy() >= x0[0]
+            if fixed_c:
+                allowed &= G.c.to_numpy() == x0[2]
+            cost = _costs(x0, G.to_numpy(), norm)
+            best = cost[ok & allowed].min(initial=np.inf)
+            ex = rec.explain(row, desired_class=desired)
+            n += 1
+            case = (seed, type(model).__name__, norm, min_samples, labels is not None, i)
+            if not np.isfinite(best):
+                assert ex.status == st.INFEASIBLE, (case, ex)
+                infeasible += 1
+                continue
+            assert ex.status == st.OPTIMAL, (case, ex)
+            assert ex.cost == pytest.approx(best, abs=1e-6), case
+            cf = ex.counterfactual
+            assert model.predict(cf)[0] == desired, case
+            got = _leaf_support_counts(model, X, cls, cf[X.columns])[0]
+            assert got.min() >= min_samples, case
+            assert ex.extra["plausibility"]["support"] == got.min(), case
+            bites += best > cost[plain_ok & allowed].min() + 1e-9
+    return n, infeasible, bites
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_leaf_support_matches_grid_oracle(seed):
+    n, _, _ = _check_leaf_support(seed, per_model=4)
+    assert n >= 14  # 8 seeds: >= 112 cases (128 when written)
+
+
+def test_leaf_support_oracle_is_not_vacuous():
+    """Over a few seeds the constraint raises some optimum and makes some query infeasible."""
+    totals = np.sum([_check_leaf_support(seed, per_model=3)[1:] for seed in (0, 2, 4)], axis=0)
+    assert totals[0] >= 1 and totals[1] >= 1, totals
+
+
+def test_leaf_support_moves_the_optimum_out_of_an_unsupported_leaf():
+    X, y = _data(0)
+    model = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    plain = mipcf.Recourse(model, schema, cost="l1", data=X)
+    rec = mipcf.Recourse(model, schema, cost="l1", data=X, plausibility=mipcf.LeafSupportConstraint(min_samples=5))
+    cls = model.predict(X) == 1
+    moved = raised = 0
+    for i in range(12):
+        row = X[model.predict(X) == 0].iloc[[i]]
+        free, ex = plain.explain(row, desired_class=1), rec.explain(row, desired_class=1)
+        assert free.status == ex.status == st.OPTIMAL
+        assert ex.cost >= free.cost - 1e-9
+        assert model.predict(ex.counterfactual)[0] == 1
+        assert _leaf_support_counts(model, X, cls, ex.counterfactual).min() >= 5
+        assert rec._plaus.accepts(ex.counterfactual, 1)
+        if _leaf_support_counts(model, X, cls, free.counterfactual).min() < 5:
+            assert not rec._plaus.accepts(free.counterfactual, 1)
+            moved += 1  # the unconstrained optimum lands in an unsupported leaf
+            raised += ex.cost > free.cost + 1e-9  # (else a supported point ties with it)
+    assert moved >= 1 and raised >= 1, (moved, raised)
+
+
+def test_leaf_support_incumbent_skips_rows_the_model_mislabels():
+    """With labels, a row the model gives the desired class can sit in an unsupported leaf."""
+    X, y = _data(1)
+    model = DecisionTreeClassifier(max_depth=3, random_state=1).fit(X, y)
+    schema = mipcf.Schema.from_frame(X)
+    # labels that disagree with the model on the leaf of the first person's unconstrained
+    # incumbent: no labelled row supports that leaf, though the model gives it class 1
+    first = X[model.predict(X) == 0].iloc[[0]]
+    plain = mipcf.Recourse(model, schema, cost="l1", data=X)
+    v0 = mipcf.problem.factual_values(schema, first.iloc[0])
+    naive = plain._pruner_for().incumbent(first, v0, 1, plain.problem.query(v0, 1))
+    bad = model.apply(schema.frame_from_values(naive[0], first))[0]
+    labels = np.where(model.apply(X) == bad, 0, y)
+    rec = mipcf.Recourse(model, schema, cost="l1", data=X, plausibility=mipcf.LeafSupportConstraint(labels=labels))
+    pl, pruner = rec.problem.extra["plausibility"], rec._pruner_for()
+    G = pd.DataFrame(GRID, columns=X.columns)
+    ok = (model.predict(G) == 1) & (_leaf_support_counts(model, X, labels == 1, G).min(axis=1) >= 1)
+    naive_wrong = 0
+    for i in range(6):
+        row = X[model.predict(X) == 0].iloc[[i]]
+        values = mipcf.problem.factual_values(schema, row.iloc[0])
+        q = rec.problem.query(values, rec.problem.encoding.class_index(1))
+        naive = pruner.incumbent(row, values, 1, q)  # the model's nearest class-1 row, repaired
+        naive_wrong += not pl.incumbent_ok(schema.frame_from_values(naive[0], row), 1)
+        inc = pl.incumbent(pruner, values, 1, q)
+        assert inc is not None
+        frame = schema.frame_from_values(inc[0], row)
+        assert model.predict(frame)[0] == 1 and pl.accepts(frame, 1)
+        assert _leaf_support_counts(model, X, labels == 1, frame).min() >= 1
+        ex = rec.explain(row, desired_class=1)
+        best = _costs(row.to_numpy(float)[0], GRID, "l1")[ok].min()
+        assert ex.status == st.OPTIMAL and ex.cost == pytest.approx(best, abs=1e-6)
+        assert ex.cost <= inc[1] + 1e-9
+    assert naive_wrong >= 1  # the plausibility incumbent was needed
+
+
+def test_leaf_support_errors_and_messages():
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _data(2)
+    schema = mipcf.Schema.from_frame(X)
+    row = X.iloc[[0]]
+    for model, name in ((LogisticRegression(), "LogisticRegression"),
+                        (MLPClassifier(hidden_layer_sizes=(3,), max_iter=50, random_state=0), "MLPClassifier"),
+                        (make_pipeline(StandardScaler(), LogisticRegression()), "LogisticRegression")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the MLP's convergence does not matter here
+            model.fit(X, y)
+        rec = mipcf.Recourse(model, schema, data=X, plausibility=mipcf.LeafSupportConstraint())
+        with pytest.raises(ValueError, match=f"{name}.*no tree leaves"):
+            rec.explain(row, desired_class=1)
+    with pytest.raises(ValueError, match="min_samples"):
+        mipcf.LeafSupportConstraint(min_samples=0)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="labels"):
+        mipcf.Recourse(model, schema, data=X, plausibility=mipcf.LeafSupportConstraint(labels=y[:5])).explain(row, 1)
+    with pytest.raises(ValueError, match="needs training data"):
+        mipcf.Recourse(model, schema, plausibility=mipcf.LeafSupportConstraint()).explain(row, 1)
+    # more desired-class rows than exist: no leaf of any tree is supported -> certified infeasible, saying so
+    rec = mipcf.Recourse(model, schema, data=X, plausibility=mipcf.LeafSupportConstraint(min_samples=len(X) + 1))
+    ex = rec.explain(X[model.predict(X) == 0].iloc[[0]], desired_class=1)
+    assert ex.status == st.INFEASIBLE and "supported leaves" in ex.message
+
+
+def test_leaf_support_refuses_renumbered_boosters():
+    xgboost = pytest.importorskip("xgboost")
+    X, y = _data(3)
+    model = xgboost.XGBClassifier(n_estimators=3, max_depth=2).fit(X, y)
+    rec = mipcf.Recourse(model, mipcf.Schema.from_frame(X), data=X, plausibility=mipcf.LeafSupportConstraint())
+    with pytest.raises(ValueError, match="does not support XGBClassifier"):
+        rec.explain(X.iloc[[0]], desired_class=1)
