@@ -3,8 +3,9 @@
 ``python -m benchmarks.plausibility [--n 100] [--datasets adult,compas,credit] [--models rf100,mlp]``
 trains the models of :mod:`benchmarks.run` (same seeds, MACE split), explains the first N test
 rows predicted unfavourable under the l1 cost (MACE normalisation, realistic actionability)
-three ways -- plain, with :class:`mipcf.IsolationForestConstraint` and with
-:class:`mipcf.SupportConstraint` -- and writes ``benchmarks/results/plausibility.md`` (and the
+several ways -- plain, with :class:`mipcf.IsolationForestConstraint`, with
+:class:`mipcf.SupportConstraint` and (tree models only) with :class:`mipcf.LeafSupportConstraint`
+-- and writes ``benchmarks/results/plausibility.md`` (and the
 per-individual rows as CSV next to it).
 
 Measured per individual and method: status, cost, wall seconds, and the plausibility measures
@@ -40,7 +41,7 @@ def _relu_available() -> bool:
 
 
 def run(datasets, models, n: int, time_limit: float, iforest_trees: int, iforest_samples: int,
-        support_radius: float, support_k: int, log=print, only=None) -> pd.DataFrame:
+        support_radius: float, support_k: int, log=print, only=None, leaf_min_samples: int = 1) -> pd.DataFrame:
     import mipcf
     from mipcf.plausibility import lof_scores, nearest_distance
 
@@ -64,14 +65,23 @@ def run(datasets, models, n: int, time_limit: float, iforest_trees: int, iforest
             }
             if support_radius > 0:
                 methods["support"] = mipcf.SupportConstraint(k=support_k, radius=support_radius)
+            if leaf_min_samples > 0:
+                methods["leafbox"] = mipcf.LeafSupportConstraint(min_samples=leaf_min_samples)
             keep = set(only or methods) | {"iforest"}  # the iforest run's forest scores every method
             methods = {m: pl for m, pl in methods.items() if m in keep}
             recs = {m: mipcf.Recourse(model, schema, cost="l1", normalize="mace", time_limit=time_limit,
                                       data=ds.X_train, plausibility=pl) for m, pl in methods.items()}
             build = {}
-            for m, rec in recs.items():
+            for m, rec in list(recs.items()):
                 t0 = time.perf_counter()
-                _ = rec.problem, rec._backend()
+                try:
+                    _ = rec.problem, rec._backend()
+                except ValueError as exc:
+                    if m != "leafbox":
+                        raise
+                    log(f"{dname} {mkey} {m}: skipped ({exc})")  # a model without tree leaves (mlp, lr)
+                    del recs[m]
+                    continue
                 build[m] = time.perf_counter() - t0
             forest = recs["iforest"]._plaus.forests[fav][0]
             for m, rec in recs.items():
@@ -133,7 +143,10 @@ def report(df: pd.DataFrame, args) -> str:
              f"(IsolationForestConstraint, {args.iforest_trees} trees, max_samples {args.iforest_samples}, "
              "fitted on the training rows the model gives the favourable class)"
              + (f", `support` (SupportConstraint k={args.support_k}, radius={args.support_radius:g} in the same "
-                "cost)" if args.support_radius > 0 else "") + ".",
+                "cost)" if args.support_radius > 0 else "")
+             + (f", `leafbox` (LeafSupportConstraint min_samples={args.leaf_min_samples}: every tree's leaf is "
+                "reached by that many favourable-class training rows; tree models only)"
+                if getattr(args, "leaf_min_samples", 0) > 0 else "") + ".",
              "Inlier shares are measured on the returned points with that same isolation forest and with "
              "LocalOutlierFactor(novelty=True, 20 neighbours) on the same rows; `median nearest` is the cost "
              "to the nearest favourable-class training row. Cost increase and time ratio are per "
@@ -165,6 +178,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iforest-samples", type=int, default=64)
     ap.add_argument("--support-radius", type=float, default=0.02, help="0 skips the support constraint")
     ap.add_argument("--support-k", type=int, default=1)
+    ap.add_argument("--leaf-min-samples", type=int, default=1, help="0 skips the leafbox method")
     ap.add_argument("--methods", default="", help="comma list of methods to run (default: all)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from the CSV of an earlier run")
@@ -184,7 +198,8 @@ def main(argv=None) -> int:
         for m in [m for m in args.models.split(",") if m]:
             parts.append(run([d], [m], args.n, args.time_limit, args.iforest_trees, args.iforest_samples,
                              args.support_radius, args.support_k, log=lambda msg: print(msg, flush=True),
-                             only=[x for x in args.methods.split(",") if x] or None))
+                             only=[x for x in args.methods.split(",") if x] or None,
+                             leaf_min_samples=args.leaf_min_samples))
             df = pd.concat(parts, ignore_index=True)
             if df.empty:
                 continue
