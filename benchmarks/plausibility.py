@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import available, load_dataset, realistic_schema
-from .run import _models
+from .run import _markdown, _models
 
 OUT = Path(__file__).resolve().parent / "results" / "plausibility.md"
 
@@ -155,14 +155,7 @@ def report(df: pd.DataFrame, args) -> str:
              "limit (verified answer, not proven) or, for support, optimal over the kept candidates only; "
              "`infeasible` certified (no plausible counterfactual under the actionability constraints); "
              "`no answer` = time limit before any answer. Medians of cost are over the answers found.", ""]
-    fmt = s.copy()
-    for c in fmt.columns:
-        if fmt[c].dtype.kind == "f":
-            fmt[c] = fmt[c].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
-    lines.append("| " + " | ".join(fmt.columns) + " |")
-    lines.append("|" + "---|" * len(fmt.columns))
-    for r in fmt.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v) for v in r) + " |")
+    lines.append(_markdown(s, ".3g"))
     bad = df[(df.status == "error")]
     lines += ["", f"Errors: {len(bad)}" + ("" if bad.empty else " -- " + "; ".join(bad.message.astype(str).unique()[:3]))]
     return "\n".join(lines) + "\n"

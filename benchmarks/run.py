@@ -272,7 +272,13 @@ def merge_reports(paths: Sequence[str], out: Path, note: str = "", time_limit: f
     return 0
 
 
-def _markdown(df: pd.DataFrame) -> str:
+def _markdown(df: pd.DataFrame, float_format: str | None = None) -> str:
+    """A markdown table; ``float_format`` (e.g. ``".3g"``) formats the float columns, NaN as blank."""
+    if float_format:
+        df = df.copy()
+        for c in df.columns:
+            if df[c].dtype.kind == "f":
+                df[c] = df[c].map(lambda v: v if pd.isna(v) else format(v, float_format))
     head = "| " + " | ".join(map(str, df.columns)) + " |"
     sep = "|" + "---|" * len(df.columns)
     body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in df.itertuples(index=False)]
