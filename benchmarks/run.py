@@ -62,6 +62,7 @@ class Config:
     skip: int = 0  # start at the (skip+1)-th denied person: one long cell split over machines
     time_limit: float = 120.0
     jobs: int = 1  # parallel workers over the individuals of a cell (joblib processes)
+    solve: bool = True  # False: peers only, to be merged ('report') with an earlier run's mipcf rows
     data_dir: str | None = None
     out: Path | None = None
 
@@ -161,7 +162,7 @@ def run(cfg: Config, log: Callable[[str], None] = print) -> pd.DataFrame:
                 sd = ds.schema if scenario == "unconstrained" else realistic_schema(name, ds.schema)
                 schema_obj = mipcf.Schema.from_dict(sd)
                 base = {"dataset": name, "model": mkey, "scenario": scenario, "accuracy": acc}
-                for norm in cfg.norms:
+                for norm in cfg.norms if cfg.solve else ():
                     log(f"{name} {mkey} {scenario} {norm}: mipcf on {len(X_denied)} individuals")
                     try:
                         rows += _run_mipcf(model, schema_obj, ds, X_denied, norm, cfg, base,
@@ -325,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--peer-n", type=int, default=None, help="individuals for peers other than MO (default: --n)")
     r.add_argument("--skip", type=int, default=0,
                    help="skip the first K denied people (split a long cell over runs; merge with 'report')")
+    r.add_argument("--peers-only", action="store_true",
+                   help="run the peers but not mipcf (merge with an earlier run's rows with 'report')")
     r.add_argument("--time-limit", type=float, default=None, help="seconds per person (default 120, quick 3)")
     r.add_argument("--jobs", type=int, default=None,
                    help="parallel workers over individuals (joblib); keep <= cores for honest times")
@@ -351,7 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                  scenarios=a.scenarios.split(","), peers=peers, n=a.n or (20 if a.quick else 500),
                  peer_n=a.peer_n or (5 if a.quick else None), skip=a.skip,
                  time_limit=a.time_limit or (QUICK_TIME_LIMIT if a.quick else 120.0),
-                 jobs=a.jobs or ((os.cpu_count() or 1) if a.quick else 1), data_dir=a.data_dir, out=out)
+                 jobs=a.jobs or ((os.cpu_count() or 1) if a.quick else 1), data_dir=a.data_dir, out=out,
+                 solve=not a.peers_only)
     run(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(out / "report.md")
     return 0

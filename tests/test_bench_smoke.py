@@ -68,3 +68,20 @@ def test_skip_continues_a_cell(tmp_path):
         t = tail[tail.method == method].set_index("individual").distance
         assert list(t.index) == [2, 3]
         assert np.allclose(t.values, w.loc[[2, 3]].values)
+
+
+def test_peers_only_run_merges_with_an_earlier_mipcf_run(tmp_path):
+    """--peers-only reruns the peers on more people without re-solving; merged, the report
+    keeps the earlier mipcf rows and still checks that no peer beats them."""
+    kw = dict(datasets=["compas"], models=["dt"], norms=["l1"], scenarios=["unconstrained"], peers=["mo"],
+              time_limit=60)
+    run(Config(n=2, out=tmp_path / "a", **kw), log=lambda m: None)
+    assert main(["run", "--peers-only", "--n", "3", "--datasets", "compas", "--models", "dt", "--norms", "l1",
+                 "--scenarios", "unconstrained", "--peers", "mo", "--out", str(tmp_path / "b")]) == 0
+    peers = pd.read_csv(tmp_path / "b" / "rows.csv")
+    assert set(peers.method) == {"mo"} and sorted(peers.individual) == [0, 1, 2]
+    assert main(["report", str(tmp_path / "a" / "rows.csv"), str(tmp_path / "b" / "rows.csv"),
+                 "--out", str(tmp_path / "m")]) == 0
+    text = (tmp_path / "m" / "report.md").read_text()
+    assert "| compas | dt | unconstrained | l1 | mipcf | 2 |" in text
+    assert "| compas | dt | unconstrained | l1 | mo | 3 |" in text
