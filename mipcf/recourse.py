@@ -290,6 +290,8 @@ class Recourse:
                 self._take_incumbent(ex, row, values, start, start[2] if np.isfinite(start[2]) else 0.0)
                 ex.message = ("the model accepts a cheaper point (a repaired training row) than the "
                               "solver's optimum, by less than the decision margin; best known, not proven")
+                if extra is None:
+                    self._close_margin_gap(ex, row, values, idx, desired, start, pruner, deadline)
                 return
             self._set_bound(ex, res.bound, res.status)
             ex.extra.update(res.extra)
@@ -308,6 +310,32 @@ class Recourse:
                       + (" or the plausibility check" if pl is not None else "")
                       + (" or had fewer than min_changes changed features" if "min_changes" in p.extra else "")
                       + ", even with wider margins; this is a bug in the encoding, please report it")
+
+    def _close_margin_gap(self, ex: Explanation, row, values, idx: int, desired: Any, start, pruner,
+                          deadline) -> None:
+        """The MILP keeps a decision margin, so a point that ``predict`` accepts by less than
+        the margin (``ex`` holds one) lies outside it. With the margin turned into a slack
+        (score >= -margin) the MILP holds every point ``predict`` accepts: its optimum bounds
+        the true one from below, and its point, if ``predict`` accepts it, is a candidate.
+        Mostly the two meet, which proves ``ex`` (or that point) optimal."""
+        p = self.problem
+        if p.causal is not None or self._plaus is not None or "min_changes" in p.extra:
+            return  # their rows are not relaxed with the margin: no bound from this
+        q = p.query(values, idx, -1.0)
+        res = self._solve_query(q, values, start, pruner, deadline, ex)
+        if res.status != st.OPTIMAL or not np.isfinite(res.bound):
+            return
+        if res.x is not None:
+            action = p.decode(res.x, q)
+            cf = self.schema.frame_from_values(action, row)
+            cost = p.cost.evaluate(self.schema, values, action)
+            if cost < ex.cost and self.model.predict(cf)[0] == desired and self._meets_probability(cf, desired) \
+                    and self._admits(action, values):
+                ex.counterfactual, ex.extra["action"], ex.cost = cf, action, cost
+        self._set_bound(ex, max(res.bound, ex.bound), st.OPTIMAL)
+        ex.message = ("proven optimal with the decision margin relaxed (the model accepts this point by "
+                      "less than the margin)" if ex.status == st.OPTIMAL else
+                      "best known; the margin-relaxed MILP bounds the optimum (see bound and gap)")
 
     def _solve_query(self, q, values, start, pruner, deadline, ex: Explanation, backend=None):
         """One query, pruned by the incumbent when there is one (exact either way)."""
@@ -370,6 +398,8 @@ class Recourse:
             res = restricted(start[1], cutoff=start[1] * (1 + 1e-6) + 1e-12)
             if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > start[1]):
                 res = restricted(start[1])  # numerics near the cutoff: solve without one
+            if res.status == st.INFEASIBLE:  # the verified incumbent lies inside the decision margin
+                res = solve(q)
             return res
         res = restricted(start[1])
         if res.status == st.INFEASIBLE:  # the incumbent is a verified counterfactual: numerics

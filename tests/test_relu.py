@@ -534,3 +534,35 @@ def test_margin_covers_the_solver_tolerance():
     one = 1e-7 * np.max(W2[uns] * np.maximum(-ly.lo[uns], ly.hi[uns]))
     assert enc.tighten.safe_margin >= 2 * one
     assert enc.margin * MARGIN_RETRIES[-1] >= enc.tighten.safe_margin * (1 - 1e-12)
+
+
+def _step_network(bias: float) -> MLPClassifier:
+    """score(x) = relu(x) + bias on one integer input: class 1 exactly where the score is > 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((1,), max_iter=5, random_state=0).fit(
+            pd.DataFrame({"x": [0, 10]}), [0, 1])
+    model.coefs_ = [np.array([[1.0]]), np.array([[1.0]])]
+    model.intercepts_ = [np.array([0.0]), np.array([bias])]
+    return model
+
+
+def test_point_accepted_inside_the_margin_is_proven_optimal():
+    """The cheapest point predict accepts has a score below the decision margin: the MILP
+    cannot return it, the repaired training row finds it, and the margin-relaxed MILP proves
+    it optimal (before, it was reported 'feasible, best known')."""
+    schema = Schema([Feature("x", "integer", 0, 10)])
+    data = pd.DataFrame({"x": np.arange(11)})
+    margin = mipcf.Recourse(_step_network(-5.0), schema, cost="l1", scale="none").problem.encoding.margin
+    model = _step_network(-5.0 + margin / 10)
+    grid = pd.DataFrame({"x": np.arange(11)})
+    accepted = grid.x[model.predict(grid) == 1]
+    assert accepted.min() == 5  # oracle: predict itself on every point of the domain
+    rec = mipcf.Recourse(model, schema, cost="l1", scale="none", data=data)
+    assert rec.problem.encoding.margin > margin / 10  # x = 5 lies inside the margin
+    ex = rec.explain(pd.DataFrame({"x": [0]}), desired_class=1)
+    assert ex.status == "optimal", ex.message
+    assert ex.cost == pytest.approx(5.0) and ex.counterfactual.x.iloc[0] == 5
+    assert "margin" in ex.message
+    without = mipcf.Recourse(model, schema, cost="l1", scale="none").explain(pd.DataFrame({"x": [0]}), desired_class=1)
+    assert without.cost == pytest.approx(6.0)  # no training rows, no incumbent: the margin's optimum
