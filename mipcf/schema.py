@@ -333,6 +333,11 @@ class Schema:
         extra = [c for c in df.columns if c not in self.columns]
         if extra:
             raise SchemaError(f"unexpected columns {extra} are not in the schema")
+        na = df.isna().to_numpy().any(axis=0)  # one pass for every column, then name the first
+        if na.any():
+            col = df.columns[np.nonzero(na)[0][0]]
+            row = df.index[df[col].isna().to_numpy()][0]
+            raise SchemaError(f"column {col!r} has a missing value (NaN) in row {row!r}")
         for f in self.features:
             _validate_feature(f, df, check_bounds)
 
@@ -350,20 +355,22 @@ class Schema:
 
     def frame_from_values(self, values: Mapping[str, Any], like: pd.DataFrame) -> pd.DataFrame:
         """A one-row frame with ``like``'s columns, dtypes and index, holding ``values``."""
-        out = like.copy()
+        data: dict[str, Any] = {}
         for f in self.features:
             v = values[f.name]
             if f.columns is not None:
                 for lv in f.levels:
-                    out[f.columns[lv]] = _cast(1 if _key(lv) == _key(v) else 0, like[f.columns[lv]].dtype)
+                    data[f.columns[lv]] = _cast(1 if _key(lv) == _key(v) else 0, like[f.columns[lv]].dtype)
             else:
                 dtype = like[f.name].dtype
                 v = _cast(v, dtype)
                 if isinstance(dtype, pd.CategoricalDtype) and v in list(dtype.categories):
-                    out[f.name] = pd.Categorical([v] * len(out), dtype=dtype)  # stays a category column
-                else:
-                    out[f.name] = v
-        return out[like.columns]
+                    v = pd.Categorical([v] * len(like), dtype=dtype)  # stays a category column
+                data[f.name] = v
+        # one constructor call, not a column assignment per feature: this runs several times
+        # per person (incumbent repair, every verification)
+        return pd.DataFrame({c: data[c] if c in data else like[c] for c in like.columns},
+                            index=like.index)
 
 
 def _cast(v: Any, dtype) -> Any:
@@ -423,12 +430,11 @@ def _infer_feature(s: pd.Series, col: str, onehot: dict, ordinal: dict, integer:
 
 
 def _validate_feature(f: Feature, df: pd.DataFrame, check_bounds: bool) -> None:
-    for col in f.frame_columns:
-        if df[col].isna().any():
-            row = df.index[df[col].isna().to_numpy()][0]
-            raise SchemaError(f"column {col!r} has a missing value (NaN) in row {row!r}")
     if f.columns is not None:
-        block = df[f.frame_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        try:
+            block = df[f.frame_columns].to_numpy(dtype=float)
+        except (TypeError, ValueError):  # text in a one-hot column: what parses counts
+            block = df[f.frame_columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         bad = ~(np.isin(block, (0.0, 1.0)).all(axis=1) & (block.sum(axis=1) == 1))
         if bad.any():
             raise SchemaError(f"one-hot columns of {f.name!r} must hold exactly one 1 per row "

@@ -119,21 +119,11 @@ class HighsSolver(Solver):
             h.setSolution(sol)
         return self._run(h, lambda x: x)
 
-    def _row_view(self):
-        """CSR of the loaded matrix and of its pattern, rebuilt only when rows are added or removed."""
-        if getattr(self, "_view_of", None) is not self._A:
-            A = self._A.tocsr()
-            P = A.copy()
-            P.data = np.ones_like(P.data)
-            self._view, self._view_of = (A, P), self._A
-        return self._view
-
     def _solve_reduced(self, lb, ub, row_lo, row_hi, c, offset, limit) -> SolveResult:
         t0 = time.perf_counter()
         lb, ub = lb.copy(), ub.copy()
         tol = self.options.feasibility_tol
-        A, P = self._row_view()
-        index = np.arange(self.n_cols, dtype=float)
+        A, m = self._A, self.n_rows  # CSC: each pass reads only the free columns and nonzero fixed values
         for _ in range(3):  # fixing columns can turn rows into bounds that fix more columns
             if np.any(lb > ub + tol):
                 return SolveResult(st.INFEASIBLE, seconds=time.perf_counter() - t0,
@@ -141,21 +131,24 @@ class HighsSolver(Solver):
             fixed = lb >= ub
             ub = np.where(fixed, lb, ub)
             x_fixed = np.where(fixed, lb, 0.0)
-            ax = A @ x_fixed
+            ax = _column_sums(A, np.nonzero(x_fixed)[0], x_fixed, m)
             lo, hi = row_lo - ax, row_hi - ax
-            is_free = (~fixed).astype(float)
-            count = P @ is_free  # free columns per row (pattern counts: exact in floats)
+            free = np.nonzero(~fixed)[0]
+            F = A[:, free]
+            row_of = F.indices
+            count = np.bincount(row_of, minlength=m)  # free columns per row (stored entries)
             if np.any(lo[count == 0] > tol) or np.any(hi[count == 0] < -tol):
                 return SolveResult(st.INFEASIBLE, seconds=time.perf_counter() - t0,
                                    message="infeasible on the fixed columns alone")
             rows = np.nonzero(count == 1)[0]
             # a row with one free column: that column is the index sum, its coefficient the row sum
-            cols = np.rint((P @ (is_free * index))[rows]).astype(np.int64)
-            if not self._bounds_from_singletons(rows, cols, (A @ is_free)[rows], lo, hi, lb, ub):
+            col_of = np.repeat(free, np.diff(F.indptr)).astype(float)
+            cols = np.rint(np.bincount(row_of, weights=col_of, minlength=m)[rows]).astype(np.int64)
+            a_free = np.bincount(row_of, weights=F.data, minlength=m)[rows]
+            if not self._bounds_from_singletons(rows, cols, a_free, lo, hi, lb, ub):
                 break
-        free = np.nonzero(~fixed)[0]
         keep = (count > 1) & (np.isfinite(lo) | np.isfinite(hi))
-        R = sp.csc_matrix(A[keep][:, free])
+        R = sp.csc_matrix(F.tocsr()[np.nonzero(keep)[0]])
         h = self._new_highs()
         h.setOptionValue("time_limit", max(limit - (time.perf_counter() - t0), 0.01))
         lp = self._lp(R, c[free], lb[free], ub[free], lo[keep], hi[keep], self._integer[free],
@@ -236,3 +229,9 @@ class HighsSolver(Solver):
         keep = np.setdiff1d(np.arange(self.n_rows), rows)
         self._A = sp.csc_matrix(self._A.tocsr()[keep])
         self.n_rows -= rows.size
+
+
+def _column_sums(A: sp.csc_matrix, cols: np.ndarray, x: np.ndarray, m: int) -> np.ndarray:
+    """``A[:, cols] @ x[cols]`` for a CSC matrix, reading only those columns."""
+    S = A[:, cols]
+    return np.bincount(S.indices, weights=S.data * np.repeat(x[cols], np.diff(S.indptr)), minlength=m)
