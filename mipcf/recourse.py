@@ -245,7 +245,9 @@ class Recourse:
         if start is not None and start[1] <= start[2] * (1 + GAP_TOL):
             self._take_incumbent(ex, row, values, start, start[2])
             ex.status = st.OPTIMAL
-            ex.message = "proven optimal by exhaustive search of single changes (l0 lower bound met)"
+            ex.message = ("proven optimal: as cheap as the previous explanation, whose cost bounds this one"
+                          if getattr(extra, "earlier", None) else
+                          "proven optimal by exhaustive search of single changes (l0 lower bound met)")
             return
         for factor in MARGIN_RETRIES:
             q = p.query(values, idx, factor)

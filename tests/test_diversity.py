@@ -601,3 +601,21 @@ def test_min_changes_with_one_hot_and_ordinal_features(kind):
                         np.argmax(cf[["cat_x", "cat_y", "cat_z"]].to_numpy()[0])]
             assert (got != x0).sum() >= m
             assert ex.cost == pytest.approx(cost[allowed].min(), abs=1e-9)
+
+
+def test_tie_with_the_previous_explanation_is_proven_by_its_cost():
+    """Class 1 iff a >= 3 or b >= 3; from (2, 2) both single steps cost 1. The second
+    explanation meets the first one's cost, which bounds it from below (the cut problem is a
+    restriction), and the message says so rather than quoting an l0 count it did not use."""
+    grid = pd.DataFrame(list(itertools.product(range(5), repeat=2)), columns=["a", "b"])
+    y = ((grid.a >= 3) | (grid.b >= 3)).astype(int)
+    model = DecisionTreeClassifier(random_state=0).fit(grid, y)
+    assert (model.predict(grid) == y).all()
+    schema = mipcf.Schema.from_frame(grid, integer=["a", "b"])
+    rec = mipcf.Recourse(model, schema, cost="l1", scale="none", data=grid)
+    exs = rec.explain(pd.DataFrame({"a": [2], "b": [2]}), desired_class=1, k=2)
+    assert [e.status for e in exs] == ["optimal", "optimal"]
+    assert [e.cost for e in exs] == [pytest.approx(1.0), pytest.approx(1.0)]
+    moved = [tuple(e.counterfactual[["a", "b"]].iloc[0]) for e in exs]
+    assert sorted(moved) == [(2, 3), (3, 2)]
+    assert "l0" not in (exs[1].message or "")
