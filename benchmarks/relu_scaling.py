@@ -130,23 +130,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("raw Adult data not found: pass --data-dir (see ../shared/data/README.md)", file=sys.stderr)
         return 2
     ds = load_dataset("adult", a.data_dir)
-    results = []
     out = Path(a.out)
+    csv = out.with_suffix(".csv")
+    # a long study is resumable: configurations already in the CSV (same n and limit) are kept
+    results = _earlier(csv, a.n, a.time_limit)
+    done = {(r["hidden"], r["bounds"]) for r in results}
     for hidden in configs([int(d) for d in a.depths.split(",") if d], [int(w) for w in a.widths.split(",") if w]):
+        modes = [m for m in a.bounds.split(",") if ("x".join(map(str, hidden)), m) not in done]
+        if not modes:
+            continue
         model = _train(hidden, ds)
         accuracy = float((model.predict(ds.X_test) == ds.y_test).mean())
         X = ds.X_test[model.predict(ds.X_test) != ds.favourable].iloc[:a.n]
-        for mode in a.bounds.split(","):
+        for mode in modes:
             facts, rows = run_config(model, ds, X, mode, a.time_limit, prune=not a.no_prune)
-            results.append(summarise(hidden, mode, accuracy, facts, rows))
+            results.append(summarise(hidden, mode, accuracy, facts, rows) | {"time limit": a.time_limit})
             r = results[-1]
             print(f"{r['hidden']:>8} {mode:>8}: optimal {r['optimal %']:.0f}%  median {r['median s']:.2f}s  "
                   f"p90 {r['p90 s']:.2f}s  nodes {r['median nodes']}  build {r['build s']:.2f}s",
                   file=sys.stderr, flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(to_markdown(pd.DataFrame(results), a.n, a.time_limit, not a.no_prune))  # partial results survive
+            table = pd.DataFrame(results)
+            table.to_csv(csv, index=False)  # partial results survive, and a rerun continues from them
+            out.write_text(to_markdown(table, a.n, a.time_limit, not a.no_prune))
     print(out)
     return 0
+
+
+def _earlier(csv: Path, n: int, time_limit: float) -> list[dict]:
+    """Rows of an earlier run of the same study (same n and time limit), else none."""
+    if not csv.exists():
+        return []
+    df = pd.read_csv(csv, dtype={"hidden": str})
+    same = df[(df["n"] == n) & (df.get("time limit", np.nan) == time_limit)]
+    return same.to_dict("records")
 
 
 if __name__ == "__main__":
