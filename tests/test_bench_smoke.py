@@ -24,6 +24,8 @@ def test_quick_slice_writes_report_and_is_never_beaten(tmp_path):
     assert len(common) > 0 and (opt[common] <= mo[common] + 1e-9).all()
     text = (tmp_path / "report.md").read_text()
     assert "| compas | dt | realistic | l1 | mipcf | 4 |" in text
+    mipcf_dt = [ln for ln in text.splitlines() if ln.startswith("| compas | dt | realistic | l1 | mipcf |")]
+    assert "MACE mean s" in text and mipcf_dt[0].endswith("| 9-35 |")  # MACE's time beside ours
     assert (tmp_path / "rows.csv").exists()
 
 
