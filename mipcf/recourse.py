@@ -397,8 +397,11 @@ class Recourse:
                     break  # time limit or numerics: fall back to the incumbent's budget
                 lower = r
                 ex.extra["proven_lower"] = r  # nothing costs <= r
-            res = restricted(start[1], cutoff=start[1] * (1 + 1e-6) + 1e-12)
-            if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > start[1]):
+            cut = start[1] * (1 + 1e-6) + 1e-12
+            res = restricted(start[1], cutoff=cut)
+            # an optimum within the cutoff is a proof, also when it ties the incumbent (a
+            # re-solve without the cutoff only repeats it); above the cutoff it is numerics
+            if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > cut):
                 res = restricted(start[1])  # numerics near the cutoff: solve without one
             if res.status == st.INFEASIBLE:  # the verified incumbent lies inside the decision margin
                 res = solve(q)
