@@ -10,6 +10,7 @@ factual.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,6 +23,8 @@ from .problem import CompiledProblem, FeatureVars, Query
 from .schema import Schema
 
 TOL = 1e-7
+# points the exhaustive two-change search may try per person (array predictor: seconds at most)
+PAIR_POINTS = 4_000_000
 
 
 def feature_matrix(schema: Schema, df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -97,7 +100,8 @@ class Pruner:
         """A verified counterfactual near ``row`` and a proven lower bound on the optimum.
 
         The point is the best of the nearest pool points (repaired) and the cheapest single
-        change.
+        change; under a pure l0 cost, when no single change works and the point changes more
+        than two features, also the first two-change point (enumerated).
         """
         mask = self.pool_pred == desired
         if self.pool_proba is not None:
@@ -115,7 +119,16 @@ class Pruner:
         # the single-change search is exhaustive: if it found nothing, two changes are needed
         # exhaustive only for tree models; a network can flip on a single numeric change it did not try
         exhaustive = self.p.encoding.leaf_boxes is not None
-        return best[0], best[1], self.lower_bound(2 if single is None and exhaustive else 1)
+        changes = 2 if single is None and exhaustive else 1
+        if changes == 2 and self.lower_bound(2) > 0 and best[1] > self.lower_bound(2) * (1 + 1e-9):
+            # pure l0 and the incumbent changes three or more features: the MILP's hardest
+            # question (is there any two-change point?) is settled here by enumeration
+            pair, complete = self.pair_changes(row, values, desired, q, first=True)
+            if pair is not None:
+                best = pair
+            elif complete:
+                changes = 3
+        return best[0], best[1], self.lower_bound(changes)
 
     def single_changes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query) -> tuple[dict, float] | None:
         """The cheapest counterfactual that changes exactly one feature, by exhaustive search.
@@ -123,8 +136,62 @@ class Pruner:
         A tree model is constant between consecutive split levels, so trying the point of
         each interval nearest the factual (and every allowed level) is complete.
         """
+        trials = self._trials(values, q)
+        if not trials:
+            return None
+        n = sum(v.size for _, v in trials)
         factual = feature_matrix(self.schema, row)
-        trials = []  # (feature index, candidate values in feature_matrix units)
+        cand = {f.name: np.repeat(factual[f.name], n) for f in self.schema.features}
+        at = 0
+        for j, v in trials:
+            cand[self.schema.features[j].name][at:at + v.size] = v
+            at += v.size
+        ok = self._accepts_values(cand, row, desired)
+        if not ok.any():
+            return None
+        totals = np.where(ok, self.total(self.feature_costs(values, cand, q)), np.inf)
+        i = int(np.argmin(totals))
+        if not np.isfinite(totals[i]):
+            return None
+        return self._as_values({k: v[i] for k, v in cand.items()}), float(totals[i])
+
+    def pair_changes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query, first: bool = False,
+                     max_points: int | None = None) -> tuple[tuple[dict, float] | None, bool]:
+        """The cheapest counterfactual that changes exactly two features, by exhaustive search
+        over pairs of the same interval points as :meth:`single_changes`.
+
+        Returns ``(answer or None, complete)``; ``complete`` is False (and nothing is tried)
+        when the pairs hold more than ``max_points`` (default :data:`PAIR_POINTS`) points. A complete search that finds
+        nothing proves that every counterfactual changes at least three features. ``first``:
+        stop at the first pair that holds one (under a pure l0 cost they all cost the same).
+        """
+        trials = self._trials(values, q)
+        pairs = list(itertools.combinations(trials, 2))
+        if sum(a.size * b.size for (_, a), (_, b) in pairs) > (PAIR_POINTS if max_points is None else max_points):
+            return None, False
+        factual = feature_matrix(self.schema, row)
+        names = [f.name for f in self.schema.features]
+        best = None
+        for (i, a), (j, b) in pairs:
+            n = a.size * b.size
+            cand = {name: np.repeat(factual[name], n) for name in names}
+            cand[names[i]], cand[names[j]] = np.repeat(a, b.size), np.tile(b, a.size)
+            # the model's own batched predict: on large batches it beats the array predictor
+            ok = self._accepts(self._frame(cand, row), desired)
+            if not ok.any():
+                continue
+            totals = np.where(ok, self.total(self.feature_costs(values, cand, q)), np.inf)
+            k = int(np.argmin(totals))
+            if np.isfinite(totals[k]) and (best is None or totals[k] < best[1]):
+                best = self._as_values({name: v[k] for name, v in cand.items()}), float(totals[k])
+                if first:
+                    break
+        return best, True
+
+    def _trials(self, values: dict, q: Query) -> list[tuple[int, np.ndarray]]:
+        """Per movable feature: (feature index, its values other than the factual's, one per
+        split interval or level, in feature_matrix units)."""
+        trials = []
         for j, fv in enumerate(self.p.fvars):
             f = fv.feature
             if f.is_numeric:
@@ -140,22 +207,7 @@ class Pruner:
                 v = np.array([i for i in range(len(f.levels)) if i != i0 and q.ub[fv.levels[i]] > 0.5], float)
             if v.size:
                 trials.append((j, v))
-        if not trials:
-            return None
-        n = sum(v.size for _, v in trials)
-        cand = {f.name: np.repeat(factual[f.name], n) for f in self.schema.features}
-        at = 0
-        for j, v in trials:
-            cand[self.schema.features[j].name][at:at + v.size] = v
-            at += v.size
-        ok = self._accepts_values(cand, row, desired)
-        if not ok.any():
-            return None
-        totals = np.where(ok, self.total(self.feature_costs(values, cand, q)), np.inf)
-        i = int(np.argmin(totals))
-        if not np.isfinite(totals[i]):
-            return None
-        return self._as_values({k: v[i] for k, v in cand.items()}), float(totals[i])
+        return trials
 
     def _class_col(self, desired: Any) -> int:
         return [i for i, c in enumerate(self.model.classes_) if c == desired][0]

@@ -247,7 +247,7 @@ class Recourse:
             ex.status = st.OPTIMAL
             ex.message = ("proven optimal: as cheap as the previous explanation, whose cost bounds this one"
                           if getattr(extra, "earlier", None) else
-                          "proven optimal by exhaustive search of single changes (l0 lower bound met)")
+                          "proven optimal: no point changes fewer features (exhaustive search of split intervals)")
             return
         for factor in MARGIN_RETRIES:
             q = p.query(values, idx, factor)
@@ -295,7 +295,15 @@ class Recourse:
                 if extra is None:
                     self._close_margin_gap(ex, row, values, idx, desired, start, pruner, deadline)
                 return
-            self._set_bound(ex, res.bound, res.status)
+            # bounds proven before this solve (single changes, budgets found empty) count too:
+            # a point found at the time limit that meets one of them is optimal
+            earlier = [b for b in (start[2] if start is not None else np.nan, ex.extra.get("proven_lower", np.nan))
+                       if np.isfinite(b)]
+            bound = max([res.bound, *earlier]) if np.isfinite(res.bound) else max(earlier, default=res.bound)
+            met = ex.cost - bound <= GAP_TOL * abs(ex.cost) + ABS_GAP_TOL
+            self._set_bound(ex, bound, st.OPTIMAL if res.status == st.FEASIBLE and met else res.status)
+            if res.status == st.FEASIBLE and ex.status == st.OPTIMAL:
+                ex.message = "proven optimal: the solver's point meets a lower bound proven before it"
             ex.extra.update(res.extra)
             if pl is not None:
                 ex.extra["plausibility"] = pl.report(cf, desired)

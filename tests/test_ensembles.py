@@ -389,10 +389,15 @@ def test_grid_optimum_matches_enumeration_slow(case):
     test_grid_optimum_matches_enumeration(case)
 
 
-def test_l0_count_search_matches_enumeration():
+def test_l0_count_search_matches_enumeration(monkeypatch):
     """Pure l0 asks for any point with k changes, from the proven lower bound up (no
     optimality proof per level): the first k with a point must be the enumerated optimum.
-    Few training rows make the incumbent poor, so the search runs instead of the incumbent."""
+    Few training rows make the incumbent poor, so the search runs instead of the incumbent;
+    the two-change enumeration is switched off (as when the pairs hold too many points),
+    or it would settle these people before the search."""
+    import mipcf.pruning
+
+    monkeypatch.setattr(mipcf.pruning, "PAIR_POINTS", 0)
     d, k, searched = 6, 2, 0
     for seed in range(4):
         X, y = _grid_data(seed, d, k, 2, n=300)
@@ -446,3 +451,85 @@ def test_optimum_that_ties_the_incumbent_is_not_solved_twice():
                 ties += 1
                 assert ex.extra["solves"] == ex.extra["budget_solves"] + 1, (i, ex.extra)
     assert ties >= 1
+
+
+def test_two_change_enumeration_matches_the_grid():
+    """Pair enumeration (the incumbent's proof that pure l0 needs three changes) against
+    the grid: it finds an accepted point with exactly two changes iff the grid holds one,
+    and explain's l0 optimum equals enumeration, including people who need three or more."""
+    from mipcf.problem import factual_values
+
+    d, k, compared, three = 5, 2, 0, 0
+    for seed in range(6):
+        X, y = _grid_data(seed, d, k, 2, n=300)
+        if seed % 2:  # favourable only with most features high: people far below need 3+ changes
+            y = (X.sum(axis=1) + np.random.default_rng(seed).normal(0, 0.5, len(X)) > 6.5).astype(int).to_numpy()
+        model = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=seed).fit(X, y)
+        schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
+        G = _grid(d, k, X.columns)
+        pred = model.predict(G)
+        Gf = G.to_numpy(float)
+        rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X)
+        pruner = rec._pruner_for()
+        for i in np.random.default_rng(seed).choice(len(G), 25, replace=False):
+            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+            changes = (Gf != Gf[i]).sum(axis=1)
+            values = factual_values(schema, person.iloc[0])
+            q = rec.problem.query(values, rec.problem.encoding.class_index(desired))
+            pair, complete = pruner.pair_changes(person, values, desired, q)
+            assert complete
+            assert (pair is not None) == bool(((changes == 2) & (pred == desired)).any()), (seed, i)
+            if pair is not None:
+                point = schema.frame_from_values(pair[0], person)
+                assert model.predict(point)[0] == desired
+                assert (point.to_numpy(float)[0] != Gf[i]).sum() == 2 and pair[1] == pytest.approx(2.0)
+            compared += 1
+            costs = _oracle_cost(Gf, Gf[i], np.ones(d), "l0", ["actionable"] * d)
+            best = costs[pred == desired].min(initial=np.inf)
+            three += best >= 3
+            _check(rec.explain(person, desired_class=desired), best, model, desired)
+    assert compared == 150 and three >= 3  # the three-change lower bound was exercised
+
+
+def test_point_found_at_the_time_limit_meets_the_earlier_bound(monkeypatch):
+    """A solver point that is not proven by the solver (time limit) but costs what the
+    single-change search already proved (no one-change point exists, so two is optimal) is
+    optimal. The solver is made to stop unproven; the count search and the two-change
+    enumeration are switched off so that the plain solve runs."""
+    import mipcf.pruning
+    from mipcf.problem import factual_values
+    from mipcf.recourse import Recourse
+    from mipcf.solvers.highs import HighsSolver
+
+    monkeypatch.setattr(mipcf.pruning, "PAIR_POINTS", 0)
+    monkeypatch.setattr(Recourse, "_count_search", lambda self, restricted, start, ex: None)
+    real = HighsSolver.solve
+
+    def unproven(self, *a, **kw):
+        res = real(self, *a, **kw)
+        if res.status == "optimal" and res.x is not None:
+            res.status, res.bound = "feasible", 0.0
+        return res
+
+    monkeypatch.setattr(HighsSolver, "solve", unproven)
+    d, k, promoted = 6, 2, 0
+    for seed in range(3):
+        X, y = _grid_data(seed, d, k, 2, n=300)
+        model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=seed).fit(X, y)
+        schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
+        G = _grid(d, k, X.columns)
+        pred, Gf = model.predict(G), G.to_numpy(float)
+        rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X.iloc[:12])  # a poor incumbent
+        for i in np.random.default_rng(seed).choice(len(G), 60, replace=False):
+            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+            values = factual_values(schema, person.iloc[0])
+            start = rec._pruner_for().incumbent(person, values, desired, rec.problem.query(values, desired))
+            ex = rec.explain(person, desired_class=desired)
+            best = _oracle_cost(Gf, Gf[i], np.ones(d), "l0", ["actionable"] * d)[pred == desired].min()
+            if start is not None and start[2] == 2 and start[1] > 2 and best == 2:
+                assert ex.status == "optimal" and ex.cost == 2, (i, ex.status, ex.cost, ex.message)
+                assert "proven before" in ex.message
+                promoted += 1
+            else:
+                assert ex.cost >= best - 1e-9
+    assert promoted >= 1
