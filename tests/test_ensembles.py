@@ -389,6 +389,17 @@ def test_grid_optimum_matches_enumeration_slow(case):
     test_grid_optimum_matches_enumeration(case)
 
 
+def _l0_case_with_poor_incumbent(seed: int, d: int, k: int):
+    """A forest on the integer grid 0..k (d features), pure l0, and only 12 training rows
+    for the incumbent: a poor one, so that the solver's searches run."""
+    X, y = _grid_data(seed, d, k, 2, n=300)
+    model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=seed).fit(X, y)
+    schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
+    G = _grid(d, k, X.columns)
+    rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X.iloc[:12])
+    return model, schema, G, model.predict(G), rec
+
+
 def test_l0_count_search_matches_enumeration(monkeypatch):
     """Pure l0 asks for any point with k changes, from the proven lower bound up (no
     optimality proof per level): the first k with a point must be the enumerated optimum.
@@ -400,12 +411,7 @@ def test_l0_count_search_matches_enumeration(monkeypatch):
     monkeypatch.setattr(mipcf.pruning, "PAIR_POINTS", 0)
     d, k, searched = 6, 2, 0
     for seed in range(4):
-        X, y = _grid_data(seed, d, k, 2, n=300)
-        model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=seed).fit(X, y)
-        schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
-        G = _grid(d, k, X.columns)
-        pred = model.predict(G)
-        rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X.iloc[:12])
+        model, schema, G, pred, rec = _l0_case_with_poor_incumbent(seed, d, k)
         for i in np.random.default_rng(seed).choice(len(G), 60, replace=False):
             person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
             costs = _oracle_cost(G.to_numpy(float), person.to_numpy(float)[0], np.ones(d), "l0", ["actionable"] * d)
@@ -514,12 +520,8 @@ def test_point_found_at_the_time_limit_meets_the_earlier_bound(monkeypatch):
     monkeypatch.setattr(HighsSolver, "solve", unproven)
     d, k, promoted = 6, 2, 0
     for seed in range(3):
-        X, y = _grid_data(seed, d, k, 2, n=300)
-        model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=seed).fit(X, y)
-        schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
-        G = _grid(d, k, X.columns)
-        pred, Gf = model.predict(G), G.to_numpy(float)
-        rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X.iloc[:12])  # a poor incumbent
+        model, schema, G, pred, rec = _l0_case_with_poor_incumbent(seed, d, k)
+        Gf = G.to_numpy(float)
         for i in np.random.default_rng(seed).choice(len(G), 60, replace=False):
             person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
             values = factual_values(schema, person.iloc[0])
