@@ -282,10 +282,19 @@ _LEAF_MODELS = ("DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestCl
 _RENUMBERED = ("HistGradientBoostingClassifier", "XGBClassifier", "LGBMClassifier")
 
 
-def _final_estimator(model: Any) -> Any:
+def _split_pipeline(model: Any) -> tuple[list, Any]:
+    """The transforming parts in front of a (nested) Pipeline's final estimator, outermost
+    first, and that estimator."""
+    front = []
     while type(model).__name__ == "Pipeline":
+        if len(model.steps) > 1:
+            front.append(model[:-1])
         model = model.steps[-1][1]
-    return model
+    return front, model
+
+
+def _final_estimator(model: Any) -> Any:
+    return _split_pipeline(model)[1]
 
 
 def _leaf_ids(model: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -293,11 +302,10 @@ def _leaf_ids(model: Any, frame: pd.DataFrame) -> np.ndarray:
 
     GradientBoosting's (rows, stages, K) flattens stage-major, the encoder's tree order.
     """
+    front, model = _split_pipeline(model)
     Z = frame
-    while type(model).__name__ == "Pipeline":
-        if len(model.steps) > 1:
-            Z = model[:-1].transform(Z)
-        model = model.steps[-1][1]
+    for part in front:
+        Z = part.transform(Z)
     if type(model).__name__ == "GradientBoostingClassifier" and isinstance(Z, pd.DataFrame):
         # GradientBoosting hands a frame to its unnamed regression trees, which then warn
         names = getattr(model, "feature_names_in_", None)
