@@ -118,7 +118,10 @@ class Pruner:
             return None  # never hand on a point the model itself rejects
         # the single-change search is exhaustive: if it found nothing, two changes are needed
         # exhaustive only for tree models; a network can flip on a single numeric change it did not try
-        exhaustive = self.p.encoding.leaf_boxes is not None
+        # and only when every split column is searched by its own levels (a column a decreasing
+        # transform mirrors onto a negated copy is not)
+        enc = self.p.encoding
+        exhaustive = enc.leaf_boxes is not None and all(c.var in enc.levels for c in enc.cuts)
         changes = 2 if single is None and exhaustive else 1
         if changes == 2 and self.lower_bound(2) > 0 and best[1] > self.lower_bound(2) * (1 + 1e-9):
             # pure l0 and the incumbent changes three or more features: the MILP's hardest
