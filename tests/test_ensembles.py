@@ -535,3 +535,34 @@ def test_point_found_at_the_time_limit_meets_the_earlier_bound(monkeypatch):
             else:
                 assert ex.cost >= best - 1e-9
     assert promoted >= 1
+
+
+def test_l0_lower_bound_is_valid_behind_a_decreasing_transform():
+    """A negative transformer weight mirrors a and b onto negated copies, whose split levels
+    the single-change search does not see. The incumbent's l0 lower bound must then not
+    claim that one change is impossible: it stays at or below the enumerated optimum."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from mipcf.problem import factual_values
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.integers(0, 4, (400, 3)), columns=["a", "b", "c"])
+    y = ((X.a >= 3) | (X.b >= 3)).astype(int)
+    ct = ColumnTransformer([("n", "passthrough", ["a", "b"]), ("p", "passthrough", ["c"])],
+                           transformer_weights={"n": -1.0, "p": 1.0})
+    model = make_pipeline(ct, RandomForestClassifier(5, max_depth=3, random_state=0)).fit(X, y)
+    schema = Schema([Feature(c, "integer", 0, 3) for c in X.columns])
+    rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X)
+    G = _grid(3, 3, X.columns)
+    pred, Gf = model.predict(G), G.to_numpy(float)
+    checked = 0
+    for i in np.nonzero(pred == 0)[0]:
+        person = G.iloc[[i]].reset_index(drop=True)
+        values = factual_values(schema, person.iloc[0])
+        start = rec._pruner_for().incumbent(person, values, 1, rec.problem.query(values, 1))
+        best = _oracle_cost(Gf, Gf[i], np.ones(3), "l0", ["actionable"] * 3)[pred == 1].min()
+        assert start[2] <= best + 1e-9, (i, start, best)
+        _check(rec.explain(person, desired_class=1), best, model, 1)
+        checked += 1
+    assert checked >= 20
