@@ -780,11 +780,17 @@ class _LeafSupportBound(_Bound):
             self._cache[key] = self.counts(desired)[self.leaf_tree, self.leaf_node] >= self.spec.min_samples
         return self._cache[key]
 
+    def bare_trees(self, desired: Any) -> np.ndarray:
+        """Trees with no supported leaf for ``desired`` (then no counterfactual exists)."""
+        key = ("bare", str(desired))
+        if key not in self._cache:
+            self._cache[key] = np.setdiff1d(np.arange(len(self.trees)), self.leaf_tree[self.supported(desired)])
+        return self._cache[key]
+
     # ---- per person -------------------------------------------------------------------
     def bound(self, q: Any, values: Mapping[str, Any], desired: Any, factor: float = 1.0) -> dict:
-        ok = self.supported(desired)
-        q.ub[self.cols[~ok]] = 0.0
-        bare = np.setdiff1d(np.arange(len(self.trees)), self.leaf_tree[ok])
+        q.ub[self.cols[~self.supported(desired)]] = 0.0
+        bare = self.bare_trees(desired)
         if bare.size:  # the solver certifies it; say why
             return {"infeasible": f"no counterfactual lies in supported leaves: no leaf of tree {int(bare[0])} "
                                   f"({bare.size} of {len(self.trees)} trees) is reached by {self.spec.min_samples} "
