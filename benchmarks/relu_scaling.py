@@ -47,11 +47,13 @@ def _train(hidden: tuple[int, ...], ds, seed: int = 0):
 
 
 def run_config(model, ds, X: pd.DataFrame, tightening: str, time_limit: float,
-               prune: bool = True) -> tuple[dict, list[dict]]:
+               prune: bool = True, journal: Path | None = None) -> tuple[dict, list[dict]]:
     """Explain every row of ``X``; returns (build facts, one record per person).
 
     With ``prune`` (the default, as in ``python -m benchmarks run``) Recourse gets the training
     data, starts from a repaired training point and tightens the network over its cost box.
+    With ``journal`` every person's record is appended to that CSV as soon as it is known, and
+    people already there are not solved again (a 100x100 configuration takes hours).
     """
     import mipcf
 
@@ -67,14 +69,22 @@ def run_config(model, ds, X: pd.DataFrame, tightening: str, time_limit: float,
     facts = {"build s": build, "binaries": int(sum((ly.state < 0).sum() for ly in layers)),
              "stable": int(sum((ly.state >= 0).sum() for ly in layers)),
              "LPs": getattr(tight, "lp_solves", 0), "margin": problem.encoding.margin}
-    rows = []
-    for i in range(len(X)):
+    rows = _journal_rows(journal)
+    for i in range(len(rows), len(X)):
         x = X.iloc[[i]]
         ex = rec.explain(x, desired_class=ds.favourable)
         valid = ex.counterfactual is not None and model.predict(ex.counterfactual[x.columns])[0] == ds.favourable
         rows.append({"status": ex.status, "seconds": ex.wall_time, "nodes": ex.extra.get("nodes", np.nan),
                      "cost": ex.cost, "valid": bool(valid), "fixed": getattr(tight, "fixed_last", 0)})
+        if journal is not None:
+            pd.DataFrame(rows[-1:]).to_csv(journal, mode="a", header=i == 0, index=False)
     return facts, rows
+
+
+def _journal_rows(journal: Path | None) -> list[dict]:
+    if journal is None or not journal.exists():
+        return []
+    return pd.read_csv(journal).to_dict("records")
 
 
 def summarise(hidden: tuple[int, ...], tightening: str, accuracy: float, facts: dict, rows: list[dict]) -> dict:
@@ -143,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         accuracy = float((model.predict(ds.X_test) == ds.y_test).mean())
         X = ds.X_test[model.predict(ds.X_test) != ds.favourable].iloc[:a.n]
         for mode in modes:
-            facts, rows = run_config(model, ds, X, mode, a.time_limit, prune=not a.no_prune)
+            journal = _journal_path(out, hidden, mode, a.n, a.time_limit)
+            facts, rows = run_config(model, ds, X, mode, a.time_limit, prune=not a.no_prune, journal=journal)
             results.append(summarise(hidden, mode, accuracy, facts, rows) | {"time limit": a.time_limit})
             r = results[-1]
             print(f"{r['hidden']:>8} {mode:>8}: optimal {r['optimal %']:.0f}%  median {r['median s']:.2f}s  "
@@ -153,8 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             table = pd.DataFrame(results)
             table.to_csv(csv, index=False)  # partial results survive, and a rerun continues from them
             out.write_text(to_markdown(table, a.n, a.time_limit, not a.no_prune))
+            journal.unlink()  # the configuration's summary row now holds it
     print(out)
     return 0
+
+
+def _journal_path(out: Path, hidden: tuple[int, ...], mode: str, n: int, time_limit: float) -> Path:
+    """Per-person records of one unfinished configuration, beside the report."""
+    return out.with_name(f"{out.stem}.{'x'.join(map(str, hidden))}-{mode}-n{n}-t{time_limit:g}.partial.csv")
 
 
 def _earlier(csv: Path, n: int, time_limit: float) -> list[dict]:

@@ -25,3 +25,18 @@ def test_study_runs_verifies_and_resumes(tmp_path, capsys):
     assert main(args) == 0  # a rerun finds the configuration done and trains nothing
     assert "optimal" not in capsys.readouterr().err
     assert len(pd.read_csv(out.with_suffix(".csv"))) == 1
+
+
+def test_an_interrupted_configuration_resumes_from_its_last_person(tmp_path):
+    from benchmarks.relu_scaling import _journal_path
+
+    out = tmp_path / "relu.md"
+    journal = _journal_path(out, (10,), "interval", 2, 30)
+    # a first person "already solved" with a time no real solve here takes: the rerun must keep it
+    pd.DataFrame([{"status": "optimal", "seconds": 1000.0, "nodes": 7, "cost": 0.1, "valid": True,
+                   "fixed": 0}]).to_csv(journal, index=False)
+    assert main(["--n", "2", "--time-limit", "30", "--depths", "1", "--widths", "", "--bounds", "interval",
+                 "--out", str(out)]) == 0
+    row = pd.read_csv(out.with_suffix(".csv"), dtype={"hidden": str}).iloc[0]
+    assert row["n"] == 2 and 500 < row["median s"] < 530 and row["valid %"] == 100
+    assert not journal.exists()
