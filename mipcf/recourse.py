@@ -155,7 +155,7 @@ class Recourse:
     @property
     def options(self) -> SolverOptions:
         return SolverOptions(time_limit=self.time_limit, mip_gap=self.mip_gap, threads=self.threads,
-                             seed=self.seed)
+                             seed=self.seed, strong_branching=self.problem.encoding.leaf_boxes is None)
 
     def _backend(self):
         if self._solver is None:

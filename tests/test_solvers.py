@@ -138,3 +138,32 @@ def test_time_limit_with_training_rows_returns_the_verified_incumbent():
         assert ex.status in ("optimal", "feasible"), ex
         assert model.predict(ex.counterfactual)[0] == 1
         assert 0.0 <= ex.bound <= ex.cost + 1e-12
+
+
+def _option(h, name):
+    v = h.getOptionValue(name)
+    return v[1] if isinstance(v, tuple) else v
+
+
+def test_highs_branching_and_heuristic_options_reach_highs_and_keep_the_optimum():
+    from mipcf.solvers import SolverOptions, make_solver
+
+    X, y = _data(5)
+    model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=5).fit(X, y)
+    rec = mipcf.Recourse(model, mipcf.Schema.from_frame(X), cost="l1")
+    arrays = rec.problem.milp.arrays(rec.problem.c)
+    assert rec.options.strong_branching is False  # a forest: branching without strong-branching LPs
+    lean = make_solver("highs", arrays, rec.options)
+    full = make_solver("highs", arrays, SolverOptions(strong_branching=True, sub_mip_heuristics=True))
+    assert _option(lean._new_highs(), "mip_pscost_minreliable") == 0
+    assert _option(lean._new_highs(), "mip_heuristic_run_root_reduced_cost") is False
+    assert _option(full._new_highs(), "mip_pscost_minreliable") > 0
+    assert _option(full._new_highs(), "mip_heuristic_run_root_reduced_cost") is True
+    denied = X[model.predict(X) == 0]
+    for i in range(5):
+        x = denied.iloc[[i]]
+        a = rec.explain(x, desired_class=1)
+        rec._solver = full  # the same queries with HiGHS's defaults for branching and sub-MIPs
+        b = rec.explain(x, desired_class=1)
+        rec._solver = lean
+        assert a.status == b.status == "optimal" and a.cost == pytest.approx(b.cost, rel=1e-6, abs=1e-9)

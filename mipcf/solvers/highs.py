@@ -69,6 +69,9 @@ class HighsSolver(Solver):
         if not o.sub_mip_heuristics:
             h.setOptionValue("mip_heuristic_run_rins", False)
             h.setOptionValue("mip_heuristic_run_rens", False)
+            h.setOptionValue("mip_heuristic_run_root_reduced_cost", False)  # a sub-MIP too
+        if not o.strong_branching:
+            h.setOptionValue("mip_pscost_minreliable", 0)
         return h
 
     @staticmethod
