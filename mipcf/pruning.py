@@ -108,14 +108,15 @@ class Pruner:
             mask &= self.pool_proba[:, self._class_col(desired)] >= self.min_probability
         if not mask.any():
             return None
-        best = self.nearest_repaired(row, values, desired, q, mask, tries)
+        best = self.nearest_repaired(row, values, desired, q, mask, tries)  # checked with model.predict
         single = self.single_changes(row, values, desired, q)
         if single is not None and (best is None or single[1] < best[1]):
             best = (single[0], self.p.cost.evaluate(self.schema, values, single[0]))
+            if self._fast is not None and \
+                    self.model.predict(self.schema.frame_from_values(best[0], row))[0] != desired:
+                return None  # never hand on a point the model itself rejects
         if best is None:
             return None
-        if self._fast is not None and self.model.predict(self.schema.frame_from_values(best[0], row))[0] != desired:
-            return None  # never hand on a point the model itself rejects
         # the single-change search is exhaustive: if it found nothing, two changes are needed
         # exhaustive only for tree models; a network can flip on a single numeric change it did not try
         # and only when every split column is searched by its own levels (a column a decreasing
@@ -309,10 +310,11 @@ class Pruner:
         d = self.feature_costs(values, cand, q)
         totals = self.total(d)
         best = None
+        factual = feature_matrix(self.schema, row)
         for i in np.argsort(totals)[:tries]:
             if not np.isfinite(totals[i]):
                 break
-            point = self._repair(row, values, {k: v[i] for k, v in cand.items()}, d[i], desired, also)
+            point = self._repair(row, factual, {k: v[i] for k, v in cand.items()}, d[i], desired, also)
             cost = self.p.cost.evaluate(self.schema, values, point)
             if best is None or cost < best[1]:
                 best = (point, cost)
@@ -321,10 +323,10 @@ class Pruner:
             return None  # the array search never hands on a point the model itself rejects
         return best
 
-    def _repair(self, row, values, point, d, desired, also=None) -> dict:
-        """Reset features to the factual while the model (and ``also``) agree: each round tries
-        every single reset in one batched predict and keeps the most expensive accepted one."""
-        factual = feature_matrix(self.schema, row)
+    def _repair(self, row, factual, point, d, desired, also=None) -> dict:
+        """Reset features to the factual (``row`` in :func:`feature_matrix` units: ``factual``) while
+        the model (and ``also``) agree: each round tries every single reset in one batched
+        predict and keeps the most expensive accepted one."""
         current = {k: float(v) for k, v in point.items()}
         d = np.array(d, dtype=float)
         names = [f.name for f in self.schema.features]
