@@ -720,6 +720,28 @@ class _SupportBound(_Bound):
     def accepts(self, cf: pd.DataFrame, desired: Any) -> bool:
         return int(np.sum(self._within(self.distances(cf, desired)))) >= self.spec.k
 
+    def _supported(self, frame: pd.DataFrame, desired: Any) -> np.ndarray:
+        """Per row of ``frame``: within the radius of at least k desired-class training points."""
+        self.distances(frame.iloc[[0]], desired)  # fills the class's row cache
+        rows = self._pools[("all", str(desired))]
+        if rows.size == 0:
+            return np.zeros(len(frame), dtype=bool)
+        d = pairwise_cost(self.schema, self.cost, frame[self.schema.columns], self.X.iloc[rows])
+        return self._within(d).sum(axis=1) >= self.spec.k
+
+    def incumbent(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any) -> tuple[dict, float] | None:
+        """The nearest reachable training points the model accepts, repaired toward the person
+        while each step stays supported; without it a forest's MILP has no budget to prune at."""
+        mask = pruner.pool_pred == desired
+        if not mask.any():
+            return None
+        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
+        best = pruner.nearest_repaired(row, values, desired, q, mask,
+                                       also=lambda frame: self._supported(frame, desired))
+        if best is None or not self.accepts(self.schema.frame_from_values(best[0], row), desired):
+            return None  # the start itself was not supported (k > 1, or other support data)
+        return best
+
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         d = self.distances(cf, desired)
         return {"kind": self.name, "score": float(np.sort(d)[self.spec.k - 1]) if d.size >= self.spec.k else INF,

@@ -214,8 +214,7 @@ class Recourse:
                 and (self.problem.encoding.leaf_boxes is not None or self.problem.encoding.tighten is not None) \
                 and not self.cost_spec.tables \
                 and not self.schema.links \
-                and not getattr(self, "min_changes", None) \
-                and not (self._plaus is not None and self._plaus.needs_points):  # radii/intervals assume split edges
+                and not getattr(self, "min_changes", None):
             from .pruning import Pruner
             self._pruner = Pruner(self.problem, self.model, self.schema, self.data,
                                   min_probability=getattr(self, "min_probability", None))
@@ -372,7 +371,8 @@ class Recourse:
 
         if start is None:
             return solve(q)
-        radii = pruner.linf_radii(q, values, start[1])
+        # the radii are split edges: an optimum that must also sit near a training point need not
+        radii = None if self.problem._free_points else pruner.linf_radii(q, values, start[1])
         if radii is not None and radii.size:
             # the box of radius r holds every point of cost <= r: the first feasible box gives
             # the global optimum, an infeasible one certifies a lower bound
