@@ -604,3 +604,24 @@ def test_leaf_support_refuses_renumbered_boosters():
     rec = mipcf.Recourse(model, mipcf.Schema.from_frame(X), data=X, plausibility=mipcf.LeafSupportConstraint())
     with pytest.raises(ValueError, match="does not support XGBClassifier"):
         rec.explain(X.iloc[[0]], desired_class=1)
+
+
+def test_support_at_a_time_limit_returns_a_supported_incumbent():
+    """With data=, a time limit under SupportConstraint still ends with a verified, supported answer."""
+    from mipcf.demo import credit_data, credit_schema
+
+    X, y = credit_data(n=400)
+    model = RandomForestClassifier(n_estimators=60, max_depth=8, random_state=0).fit(X, y)
+    spec = mipcf.SupportConstraint(k=1, radius=0.05)
+    rec = mipcf.Recourse(model, credit_schema(X), cost="l1", time_limit=0.05, data=X, plausibility=spec)
+    P = X[model.predict(X) == 1]
+    answered = 0
+    for i in range(3):
+        ex = rec.explain(X[model.predict(X) == 0].iloc[[i]], desired_class=1)
+        assert ex.status in ("optimal", "feasible"), ex
+        assert model.predict(ex.counterfactual)[0] == 1
+        assert ex.extra["plausibility"]["support"] >= 1
+        d = mipcf.plausibility.pairwise_cost(rec.schema, rec.cost_spec, ex.counterfactual[X.columns], P)
+        assert d.min() <= 0.05 + 1e-12  # within the radius of a favourable training row, costed here
+        answered += 1
+    assert answered == 3
