@@ -582,10 +582,7 @@ class _SupportBound(_Bound):
 
     def distances(self, cf: pd.DataFrame, desired: Any) -> np.ndarray:
         """Cost from ``cf`` to every training row of the desired class (the check, independent of slots)."""
-        key = ("all", str(desired))
-        if key not in self._pools:
-            self._pools[key] = np.nonzero(_class_rows(self.model, self.X, self.labels, desired))[0]
-        rows = self._pools[key]
+        rows = self._desired_rows(desired)
         if rows.size == 0:
             return np.zeros(0)
         return pairwise_cost(self.schema, self.cost, cf[self.schema.columns], self.X.iloc[rows])[0]
@@ -720,10 +717,16 @@ class _SupportBound(_Bound):
     def accepts(self, cf: pd.DataFrame, desired: Any) -> bool:
         return int(np.sum(self._within(self.distances(cf, desired)))) >= self.spec.k
 
+    def _desired_rows(self, desired: Any) -> np.ndarray:
+        """Row ids of every training point of the desired class (cached per class)."""
+        key = ("all", str(desired))
+        if key not in self._pools:
+            self._pools[key] = np.nonzero(_class_rows(self.model, self.X, self.labels, desired))[0]
+        return self._pools[key]
+
     def _supported(self, frame: pd.DataFrame, desired: Any) -> np.ndarray:
         """Per row of ``frame``: within the radius of at least k desired-class training points."""
-        self.distances(frame.iloc[[0]], desired)  # fills the class's row cache
-        rows = self._pools[("all", str(desired))]
+        rows = self._desired_rows(desired)
         if rows.size == 0:
             return np.zeros(len(frame), dtype=bool)
         d = pairwise_cost(self.schema, self.cost, frame[self.schema.columns], self.X.iloc[rows])

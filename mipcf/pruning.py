@@ -324,9 +324,9 @@ class Pruner:
         return best
 
     def _repair(self, row, factual, point, d, desired, also=None) -> dict:
-        """Reset features to the factual (``row`` in :func:`feature_matrix` units: ``factual``) while
-        the model (and ``also``) agree: each round tries every single reset in one batched
-        predict and keeps the most expensive accepted one."""
+        """Reset features to the factual values (``factual``: ``row`` in :func:`feature_matrix`
+        units) while the model (and ``also``) agree: each round tries every single reset in one
+        batched predict and keeps the most expensive accepted one."""
         current = {k: float(v) for k, v in point.items()}
         d = np.array(d, dtype=float)
         names = [f.name for f in self.schema.features]
