@@ -405,6 +405,14 @@ class _Bound:
         """The cheapest training row that the model and this block both accept (None: none reachable)."""
         return None
 
+    def _repaired(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any, mask: np.ndarray,
+                  also: Any) -> tuple[dict, float] | None:
+        """The pool rows in ``mask`` nearest the person, repaired while ``also`` (rows of a frame) holds."""
+        if not mask.any():
+            return None
+        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
+        return pruner.nearest_repaired(row, values, desired, q, mask, also=also)
+
     def prune(self, problem: Any, q: Any, values: Mapping[str, Any], budget: float) -> None:
         """Fix what cannot be part of an answer of cost <= ``budget`` (after the model's pruning)."""
 
@@ -528,12 +536,8 @@ class _IsolationBound(_Bound):
         cache = self.__dict__.setdefault("_inlier_pool", {})
         if str(key) not in cache:
             cache[str(key)] = np.asarray(f.predict(pruner.pool[cols])) == 1
-        mask = (pruner.pool_pred == desired) & cache[str(key)]
-        if not mask.any():
-            return None
-        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
-        return pruner.nearest_repaired(row, values, desired, q, mask,
-                                       also=lambda frame: np.asarray(f.predict(frame[cols])) == 1)
+        return self._repaired(pruner, values, desired, q, (pruner.pool_pred == desired) & cache[str(key)],
+                              also=lambda frame: np.asarray(f.predict(frame[cols])) == 1)
 
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         _, f, cols = self._forest(desired)
@@ -715,7 +719,7 @@ class _SupportBound(_Bound):
         return d <= self.spec.radius * (1 + 1e-12)
 
     def accepts(self, cf: pd.DataFrame, desired: Any) -> bool:
-        return int(np.sum(self._within(self.distances(cf, desired)))) >= self.spec.k
+        return bool(self._supported(cf, desired)[0])
 
     def _desired_rows(self, desired: Any) -> np.ndarray:
         """Row ids of every training point of the desired class (cached per class)."""
@@ -735,13 +739,9 @@ class _SupportBound(_Bound):
     def incumbent(self, pruner: Any, values: Mapping[str, Any], desired: Any, q: Any) -> tuple[dict, float] | None:
         """The nearest reachable training points the model accepts, repaired toward the person
         while each step stays supported; without it a forest's MILP has no budget to prune at."""
-        mask = pruner.pool_pred == desired
-        if not mask.any():
-            return None
-        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
-        best = pruner.nearest_repaired(row, values, desired, q, mask,
-                                       also=lambda frame: self._supported(frame, desired))
-        if best is None or not self.accepts(self.schema.frame_from_values(best[0], row), desired):
+        best = self._repaired(pruner, values, desired, q, pruner.pool_pred == desired,
+                              also=lambda frame: self._supported(frame, desired))
+        if best is None or not self.accepts(self.schema.frame_from_values(best[0], pruner.pool.iloc[[0]]), desired):
             return None  # the start itself was not supported (k > 1, or other support data)
         return best
 
@@ -831,12 +831,8 @@ class _LeafSupportBound(_Bound):
         key = ("pool", id(pruner), str(desired))
         if key not in self._cache:
             self._cache[key] = (pruner.pool_pred == desired) & self.supported_rows(pruner.pool, desired)
-        mask = self._cache[key]
-        if not mask.any():
-            return None
-        row = self.schema.frame_from_values(values, pruner.pool.iloc[[0]])
-        return pruner.nearest_repaired(row, values, desired, q, mask,
-                                       also=lambda frame: self.supported_rows(frame, desired))
+        return self._repaired(pruner, values, desired, q, self._cache[key],
+                              also=lambda frame: self.supported_rows(frame, desired))
 
     def report(self, cf: pd.DataFrame, desired: Any) -> dict:
         c = self.leaf_counts(cf, desired)[0]
