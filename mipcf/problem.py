@@ -110,7 +110,7 @@ class CompiledProblem:
         return q
 
     @property
-    def _free_points(self) -> bool:
+    def free_points(self) -> bool:
         """A plausibility block needs the solver's point itself, not only its split intervals."""
         pl = self.extra.get("plausibility")
         return pl is not None and pl.needs_points
@@ -134,7 +134,7 @@ class CompiledProblem:
                 lo = max(lo_snap.get(fv.var, -INF), q.lb[fv.var])
                 hi = min(hi_snap.get(fv.var, INF), q.ub[fv.var])
                 x0 = float(q.values[f.name])
-                if fv.var in self.encoding.levels and not self._free_points and self.causal is None \
+                if fv.var in self.encoding.levels and not self.free_points and self.causal is None \
                         and mc is None:  # min_changes: a move inside the factual's interval must survive
                     v = x0  # the model sees only the interval: its point nearest the factual is best
                 elif abs(v - x0) <= 1e-6 * max(1.0, abs(x0)):

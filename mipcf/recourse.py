@@ -372,7 +372,7 @@ class Recourse:
         if start is None:
             return solve(q)
         # the radii are split edges: an optimum that must also sit near a training point need not
-        radii = None if self.problem._free_points else pruner.linf_radii(q, values, start[1])
+        radii = None if self.problem.free_points else pruner.linf_radii(q, values, start[1])
         if radii is not None and radii.size:
             # the box of radius r holds every point of cost <= r: the first feasible box gives
             # the global optimum, an infeasible one certifies a lower bound
