@@ -154,8 +154,10 @@ class Recourse:
 
     @property
     def options(self) -> SolverOptions:
+        shallow = self.problem.encoding.leaf_boxes is not None  # tree models: tens of B&B nodes
         return SolverOptions(time_limit=self.time_limit, mip_gap=self.mip_gap, threads=self.threads,
-                             seed=self.seed, strong_branching=self.problem.encoding.leaf_boxes is None)
+                             seed=self.seed, strong_branching=not shallow, restarts=not shallow,
+                             node_cuts=not shallow)
 
     def _backend(self):
         if self._solver is None:

@@ -152,13 +152,18 @@ def test_highs_branching_and_heuristic_options_reach_highs_and_keep_the_optimum(
     model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=5).fit(X, y)
     rec = mipcf.Recourse(model, mipcf.Schema.from_frame(X), cost="l1")
     arrays = rec.problem.milp.arrays(rec.problem.c)
-    assert rec.options.strong_branching is False  # a forest: branching without strong-branching LPs
+    # a forest: no strong-branching LPs, no restart, no cuts below the root
+    assert (rec.options.strong_branching, rec.options.restarts, rec.options.node_cuts) == (False,) * 3
     lean = make_solver("highs", arrays, rec.options)
     full = make_solver("highs", arrays, SolverOptions(strong_branching=True, sub_mip_heuristics=True))
     assert _option(lean._new_highs(), "mip_pscost_minreliable") == 0
     assert _option(lean._new_highs(), "mip_heuristic_run_root_reduced_cost") is False
+    assert _option(lean._new_highs(), "mip_allow_restart") is False
+    assert _option(lean._new_highs(), "mip_allow_cut_separation_at_nodes") is False
     assert _option(full._new_highs(), "mip_pscost_minreliable") > 0
     assert _option(full._new_highs(), "mip_heuristic_run_root_reduced_cost") is True
+    assert _option(full._new_highs(), "mip_allow_restart") is True
+    assert _option(full._new_highs(), "mip_allow_cut_separation_at_nodes") is True
     denied = X[model.predict(X) == 0]
     for i in range(5):
         x = denied.iloc[[i]]

@@ -72,6 +72,10 @@ class HighsSolver(Solver):
             h.setOptionValue("mip_heuristic_run_root_reduced_cost", False)  # a sub-MIP too
         if not o.strong_branching:
             h.setOptionValue("mip_pscost_minreliable", 0)
+        if not o.restarts:
+            h.setOptionValue("mip_allow_restart", False)
+        if not o.node_cuts:
+            h.setOptionValue("mip_allow_cut_separation_at_nodes", False)
         return h
 
     @staticmethod
