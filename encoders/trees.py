@@ -379,11 +379,11 @@ def _leaf_ranges(tree: TreeArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _encode_one_tree(milp: MILP, tree: TreeArrays, levels: dict[int, SplitLevels],
                      name: str) -> tuple[np.ndarray, np.ndarray]:
     leaves, first, last = _leaf_ranges(tree)
-    # integral at every integral split, so binary changes no point; but HiGHS then reads each
-    # tree's leaves as a clique and its splits as implications on them instead of aggregating
-    # rows through continuous columns: Credit rf100, 14 people end to end, l1 74.5 -> 58.4 s,
-    # linf (7 people) 74.9 -> 70.3 s, same optima
-    lam = milp.add_binaries(leaves.size, name=f"{name}.leaf")
+    # continuous on purpose: they are integral at every integral split, and declaring them
+    # binary made HiGHS 1.16 faster (Credit rf100 l1 -22 %) but unreliable: on Credit rf10 linf
+    # person 79 it reported a false optimum (0.00137 where 0.00101 is feasible) or
+    # "infeasible" in 3 of 6 seeds; with continuous leaves all 6 seeds give 0.00101
+    lam = milp.add_vars(leaves.size, 0.0, 1.0, False, name=f"{name}.leaf")
     milp.add_rows(np.zeros(lam.size), lam, np.ones(lam.size), 1.0, 1.0, n_rows=1, name=f"{name}.one")
     rows, cols, vals, lo, hi = [], [], [], [], []
     r = 0

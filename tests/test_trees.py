@@ -87,24 +87,3 @@ def test_float32_boundary_is_routed_like_predict():
     assert 0.1 < t < 0.1000003
     assert np.float32(after) > t and np.float32(np.nextafter(np.float32(after), np.float32(0))) <= t
 
-
-def test_leaf_columns_are_binary_and_keep_the_continuous_optimum():
-    """Leaf weights are declared binary (HiGHS then reads each tree's leaves as a clique); they
-    are integral at integral splits anyway, so the MILP optimum is the same either way."""
-    from mipcf.solvers import make_solver
-
-    X, model, schema, _ = _case(3)
-    rec = mipcf.Recourse(model, schema, cost="l1")
-    p = rec.problem
-    leaves = p.encoding.leaf_boxes[0]
-    arrays = p.milp.arrays(p.c)
-    assert leaves.size == model.get_n_leaves() and arrays.integer[leaves].all()
-    arrays.integer[leaves] = False  # the continuous variant: same optimum on every query
-    rec_c = mipcf.Recourse(model, schema, cost="l1")
-    rec_c._solver = make_solver("highs", arrays, rec_c.options, p.milp.blocks)
-    rec_c._problem = p
-    for i in range(5):
-        x = X.iloc[[i]]
-        desired = 1 - model.predict(x)[0]
-        a, b = rec.explain(x, desired_class=desired), rec_c.explain(x, desired_class=desired)
-        assert a.status == b.status == "optimal" and a.cost == pytest.approx(b.cost, rel=1e-9, abs=1e-12)
