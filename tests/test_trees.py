@@ -86,4 +86,3 @@ def test_float32_boundary_is_routed_like_predict():
     t = float(model.tree_.threshold[0])
     assert 0.1 < t < 0.1000003
     assert np.float32(after) > t and np.float32(np.nextafter(np.float32(after), np.float32(0))) <= t
-
