@@ -385,6 +385,7 @@ class Recourse:
                 if res.status != st.INFEASIBLE:
                     return res
                 lo = mid + 1
+                ex.extra["proven_lower"] = float(radii[mid])  # nothing costs <= this radius
         elif getattr(backend, "supports_cutoff", False) and self._pure_l0():
             res = self._count_search(restricted, start, ex)
             if res is not None:

@@ -566,3 +566,42 @@ def test_l0_lower_bound_is_valid_behind_a_decreasing_transform():
         _check(rec.explain(person, desired_class=1), best, model, 1)
         checked += 1
     assert checked >= 20
+
+
+def test_linf_boxes_refuted_before_a_time_limit_bound_the_answer(monkeypatch):
+    """Linf searches boxes of growing radius; a box the solver proves empty means nothing
+    costs that little. When the next box runs into the time limit, the verified incumbent
+    is returned with that radius as its bound, which must not exceed the enumerated optimum."""
+    from mipcf.solvers.base import SolveResult
+    from mipcf.solvers.highs import HighsSolver
+
+    real = HighsSolver.solve
+    refuted = {"n": 0}
+
+    def stall_after_a_refutation(self, *a, **kw):  # the box after an empty one hits the limit
+        if refuted["n"]:
+            return SolveResult("error", message="time limit")
+        res = real(self, *a, **kw)
+        refuted["n"] += res.status == "infeasible"
+        return res
+
+    monkeypatch.setattr(HighsSolver, "solve", stall_after_a_refutation)
+    d, k, raised = 3, 4, 0
+    for seed in range(4):
+        X, y = _grid_data(seed, d, k, 2, n=300)
+        model = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=seed).fit(X, y)
+        schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
+        G = _grid(d, k, X.columns)
+        Gf, pred = G.to_numpy(float), model.predict(G)
+        rec = mipcf.Recourse(model, schema, cost="linf", scale="none", data=X.iloc[:10])
+        for i in np.random.default_rng(seed).choice(len(G), 25, replace=False):
+            refuted["n"] = 0
+            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+            best = _oracle_cost(Gf, Gf[i], np.ones(d), "linf", ["actionable"] * d)[pred == desired].min()
+            ex = rec.explain(person, desired_class=desired)
+            if not np.isfinite(best):
+                continue
+            assert model.predict(ex.counterfactual)[0] == desired
+            assert ex.bound <= best + 1e-9 and ex.cost >= best - 1e-9, (i, ex.bound, ex.cost, best)
+            raised += refuted["n"] > 0 and ex.bound > 0
+    assert raised >= 1
