@@ -389,14 +389,14 @@ def test_grid_optimum_matches_enumeration_slow(case):
     test_grid_optimum_matches_enumeration(case)
 
 
-def _l0_case_with_poor_incumbent(seed: int, d: int, k: int):
-    """A forest on the integer grid 0..k (d features), pure l0, and only 12 training rows
+def _case_with_poor_incumbent(seed: int, d: int, k: int, cost: str = "l0"):
+    """A forest on the integer grid 0..k (d features), one norm, and only 12 training rows
     for the incumbent: a poor one, so that the solver's searches run."""
     X, y = _grid_data(seed, d, k, 2, n=300)
     model = RandomForestClassifier(n_estimators=8, max_depth=4, random_state=seed).fit(X, y)
     schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
     G = _grid(d, k, X.columns)
-    rec = mipcf.Recourse(model, schema, cost="l0", scale="none", data=X.iloc[:12])
+    rec = mipcf.Recourse(model, schema, cost=cost, scale="none", data=X.iloc[:12])
     return model, schema, G, model.predict(G), rec
 
 
@@ -411,7 +411,7 @@ def test_l0_count_search_matches_enumeration(monkeypatch):
     monkeypatch.setattr(mipcf.pruning, "PAIR_POINTS", 0)
     d, k, searched = 6, 2, 0
     for seed in range(4):
-        model, schema, G, pred, rec = _l0_case_with_poor_incumbent(seed, d, k)
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k)
         for i in np.random.default_rng(seed).choice(len(G), 60, replace=False):
             person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
             costs = _oracle_cost(G.to_numpy(float), person.to_numpy(float)[0], np.ones(d), "l0", ["actionable"] * d)
@@ -520,7 +520,7 @@ def test_point_found_at_the_time_limit_meets_the_earlier_bound(monkeypatch):
     monkeypatch.setattr(HighsSolver, "solve", unproven)
     d, k, promoted = 6, 2, 0
     for seed in range(3):
-        model, schema, G, pred, rec = _l0_case_with_poor_incumbent(seed, d, k)
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k)
         Gf = G.to_numpy(float)
         for i in np.random.default_rng(seed).choice(len(G), 60, replace=False):
             person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
@@ -588,12 +588,8 @@ def test_linf_boxes_refuted_before_a_time_limit_bound_the_answer(monkeypatch):
     monkeypatch.setattr(HighsSolver, "solve", stall_after_a_refutation)
     d, k, raised = 3, 4, 0
     for seed in range(4):
-        X, y = _grid_data(seed, d, k, 2, n=300)
-        model = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=seed).fit(X, y)
-        schema = Schema([Feature(c, "integer", 0, k) for c in X.columns])
-        G = _grid(d, k, X.columns)
-        Gf, pred = G.to_numpy(float), model.predict(G)
-        rec = mipcf.Recourse(model, schema, cost="linf", scale="none", data=X.iloc[:10])
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "linf")
+        Gf = G.to_numpy(float)
         for i in np.random.default_rng(seed).choice(len(G), 25, replace=False):
             refuted["n"] = 0
             person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
