@@ -109,6 +109,17 @@ class CompiledProblem:
             self.extra["min_changes"].bound(values, q)
         return q
 
+    def fix_point(self, q: Query, point: Mapping[str, Any]) -> None:
+        """Fix ``q``'s feature columns at ``point`` (per-feature values), in place: the MILP
+        then holds that point or nothing (a value it cannot represent leaves it empty)."""
+        for fv in self.fvars:
+            f, v = fv.feature, point[fv.feature.name]
+            if f.is_numeric:
+                q.lb[fv.var] = q.ub[fv.var] = float(v)
+            else:
+                q.ub[fv.levels] = 0.0
+                q.lb[fv.levels[f.level_index(v)]] = q.ub[fv.levels[f.level_index(v)]] = 1.0
+
     @property
     def free_points(self) -> bool:
         """A plausibility block needs the solver's point itself, not only its split intervals."""

@@ -15,7 +15,7 @@ from .costs import make_cost
 from .explanation import Explanation
 from .problem import CompiledProblem, compile_problem, factual_values, resolve_min_change_steps
 from .schema import Schema, SchemaError
-from .solvers import SolverOptions, make_solver
+from .solvers import SolveResult, SolverOptions, make_solver
 
 MARGIN_RETRIES = (1.0, 100.0, 10000.0)
 GAP_TOL = 1e-6  # relative gap under which a solver-proven optimum is reported optimal
@@ -263,6 +263,11 @@ class Recourse:
                 known = [b for b in (res.bound, start[2], ex.extra.get("proven_lower", 0.0)) if np.isfinite(b)]
                 self._take_incumbent(ex, row, values, start, max(known))
                 return
+            if res.status == st.OPTIMAL and res.x is None:  # nothing cheaper than the incumbent
+                self._take_incumbent(ex, row, values, start, res.bound, st.OPTIMAL)
+                ex.message = "proven optimal: the solver found no point cheaper than this verified one"
+                self._demote_uncertified(ex, info)
+                return
             if res.status in (st.INFEASIBLE, st.ERROR):
                 ex.status, ex.message, ex.bound = res.status, res.message, res.bound
                 if res.status == st.INFEASIBLE:
@@ -308,10 +313,7 @@ class Recourse:
             ex.extra.update(res.extra)
             if pl is not None:
                 ex.extra["plausibility"] = pl.report(cf, desired)
-                if hasattr(pl, "certified") and not pl.certified(ex.cost, info):
-                    ex.status, ex.bound, ex.gap = st.FEASIBLE, 0.0, 1.0 if ex.cost else 0.0
-                    ex.message = (f"optimal over the {info['candidates']} nearest support candidates only; "
-                                  "raise max_candidates for a proof")
+                if self._demote_uncertified(ex, info):
                     return
             if factor > 1:
                 ex.message = f"decision margin widened x{factor:g} after the model rejected a solver point"
@@ -321,6 +323,17 @@ class Recourse:
                       + (" or the plausibility check" if pl is not None else "")
                       + (" or had fewer than min_changes changed features" if "min_changes" in p.extra else "")
                       + ", even with wider margins; this is a bug in the encoding, please report it")
+
+    def _demote_uncertified(self, ex: Explanation, info: dict) -> bool:
+        """A support block that kept only the nearest candidates proves nothing when a left-out
+        one could support a cheaper answer: report ``ex`` as best known. Returns whether it did."""
+        pl = self._plaus
+        if pl is None or not hasattr(pl, "certified") or pl.certified(ex.cost, info):
+            return False
+        ex.status, ex.bound, ex.gap = st.FEASIBLE, 0.0, 1.0 if ex.cost else 0.0
+        ex.message = (f"optimal over the {info['candidates']} nearest support candidates only; "
+                      "raise max_candidates for a proof")
+        return True
 
     def _close_margin_gap(self, ex: Explanation, row, values, idx: int, desired: Any, start, pruner,
                           deadline) -> None:
@@ -371,6 +384,14 @@ class Recourse:
                 self._plaus.prune(self.problem, qr, values, budget)
             return solve(qr, cutoff, first)
 
+        def holds() -> bool:
+            """Is the incumbent a point of the MILP? A verified incumbent can sit inside the
+            decision margin the MILP keeps: then 'nothing cheaper in the MILP' proves nothing."""
+            qf = q.copy()
+            pruner.prune(qf, values, start[1], leaf_bounds)
+            self.problem.fix_point(qf, start[0])
+            return solve(qf).x is not None
+
         if start is None:
             return solve(q)
         # the radii are split edges: an optimum that must also sit near a training point need not
@@ -408,12 +429,16 @@ class Recourse:
                     break  # time limit or numerics: fall back to the incumbent's budget
                 lower = r
                 ex.extra["proven_lower"] = r  # nothing costs <= r
-            cut = start[1] * (1 + 1e-6) + 1e-12
+            # The last budget is the incumbent's, with the cutoff just below it: often the
+            # incumbent is the optimum, and proving that nothing is cheaper is far quicker than
+            # finding it again and then proving it (Credit rf100 l1: 8.6 -> 2.0 s of CPU)
+            cut = start[1] * (1 - GAP_TOL / 2)
             res = restricted(start[1], cutoff=cut)
-            # an optimum within the cutoff is a proof, also when it ties the incumbent (a
-            # re-solve without the cutoff only repeats it); above the cutoff it is numerics
+            if _nothing_up_to(res, cut) and holds():
+                ex.extra["proven_lower"] = cut
+                return SolveResult(st.OPTIMAL, None, start[1], cut, message="the incumbent is optimal")
             if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > cut):
-                res = restricted(start[1])  # numerics near the cutoff: solve without one
+                res = restricted(start[1])  # the incumbent inside the margin, or numerics near the cutoff
             if res.status == st.INFEASIBLE:  # the verified incumbent lies inside the decision margin
                 res = solve(q)
             return res
@@ -467,12 +492,13 @@ class Recourse:
                 return False
         return extra is None or extra.admits(point, values)
 
-    def _take_incumbent(self, ex: Explanation, row, values, start, bound: float) -> None:
-        """Time limit: report the verified incumbent with the solver's proven bound."""
+    def _take_incumbent(self, ex: Explanation, row, values, start, bound: float,
+                        status: str = st.FEASIBLE) -> None:
+        """Report the verified incumbent with the proven bound (time limit: status feasible)."""
         ex.counterfactual = self.schema.frame_from_values(start[0], row)
         ex.extra["action"] = start[0]
         ex.cost = start[1]
-        self._set_bound(ex, bound, st.FEASIBLE)
+        self._set_bound(ex, bound, status)
         if self._plaus is not None:
             ex.extra["plausibility"] = self._plaus.report(ex.counterfactual, ex.desired_class)
         ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"

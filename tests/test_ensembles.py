@@ -422,10 +422,11 @@ def test_l0_count_search_matches_enumeration(monkeypatch):
 
 
 def test_optimum_that_ties_the_incumbent_is_not_solved_twice():
-    """When the repaired training point is the optimum, the last budget solve (cutoff at its
-    cost) proves it; an objective above the incumbent's cost by float noise, within the
-    cutoff, is that proof too and must not start a second, uncut solve of the same problem
-    (on Credit rf100 that second solve cost 14 s and ended in the time limit)."""
+    """When the repaired training point is the optimum, the last budget solve (cutoff just
+    below its cost) finds nothing, and one solve with every feature fixed at the point shows
+    the MILP holds it: that proves it, with no uncut solve of the same problem (on Credit
+    rf100 such a solve cost 14 s and ended in the time limit), whatever float noise the
+    solver adds to its objectives."""
     from mipcf.solvers.highs import HighsSolver
 
     X, y = _grid_data(0, 3, 3, 2, n=300)
@@ -455,9 +456,44 @@ def test_optimum_that_ties_the_incumbent_is_not_solved_twice():
             _check(ex, costs[pred == desired].min(initial=np.inf), model, desired)
             if start is not None and ex.extra.get("budget_solves") and abs(ex.cost - start[1]) < 1e-9:
                 ties += 1
-                assert ex.extra["solves"] == ex.extra["budget_solves"] + 1, (i, ex.extra)
+                assert ex.extra["solves"] == ex.extra["budget_solves"] + 2, (i, ex.extra)
+                assert ex.message.startswith("proven optimal: the solver found no point cheaper"), ex.message
     assert ties >= 1
 
+
+
+def test_an_incumbent_the_milp_cannot_hold_is_not_proven_by_an_empty_last_budget():
+    """An empty last budget proves the incumbent optimal only if the MILP holds the incumbent
+    (a point ``predict`` accepts inside the decision margin is not in it). Here the MILP is
+    made to reject every fixed point: each answer must then come from a full solve, still
+    the grid's optimum, and never carry the empty-budget proof."""
+    from mipcf.problem import CompiledProblem
+
+    X, y = _grid_data(0, 3, 3, 2, n=300)
+    model = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
+    schema = Schema([Feature(c, "integer", 0, 3) for c in X.columns])
+    G = _grid(3, 3, X.columns)
+    pred = model.predict(G)
+    real = CompiledProblem.fix_point
+
+    def unrepresentable(self, q, point):  # as if the point sat inside the margin
+        real(self, q, point)
+        q.lb[self.fvars[0].var] = q.ub[self.fvars[0].var] + 1.0
+
+    proofs = {}
+    for patched in (False, True):
+        rec = mipcf.Recourse(model, schema, cost="l1", scale="none", data=X)
+        with pytest.MonkeyPatch.context() as mp:
+            if patched:
+                mp.setattr(CompiledProblem, "fix_point", unrepresentable)
+            for i in range(len(G)):
+                person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+                ex = rec.explain(person, desired_class=desired)
+                costs = _oracle_cost(G.to_numpy(float), person.to_numpy(float)[0], np.ones(3), "l1",
+                                     ["actionable"] * 3)
+                _check(ex, costs[pred == desired].min(initial=np.inf), model, desired)
+                proofs[patched] = proofs.get(patched, 0) + ex.message.startswith("proven optimal: the solver found no")
+    assert proofs[False] >= 1 and proofs[True] == 0, proofs
 
 def test_two_change_enumeration_matches_the_grid():
     """Pair enumeration (the incumbent's proof that pure l0 needs three changes) against
