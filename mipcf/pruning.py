@@ -356,8 +356,8 @@ class Pruner:
         them smallest-box-first turns one hard MILP into a few heavily presolved ones.
         """
         cost = self.p.cost
-        if cost.l0 or cost.l1 or not cost.linf:
-            return None
+        if cost.l0 or cost.l1 or not cost.linf or self.p.encoding.leaf_boxes is None:
+            return None  # (no leaves: a network sees its columns between split edges too)
         cut_vars = {c.var for c in self.p.encoding.cuts}
         out = [np.zeros(1)]
         for fv in self.p.fvars:

@@ -637,3 +637,40 @@ def test_linf_boxes_refuted_before_a_time_limit_bound_the_answer(monkeypatch):
             assert ex.bound <= best + 1e-9 and ex.cost >= best - 1e-9, (i, ex.bound, ex.cost, best)
             raised += refuted["n"] > 0 and ex.bound > 0
     assert raised >= 1
+
+
+def test_linf_refutes_at_most_one_large_box_and_matches_enumeration(monkeypatch):
+    """Linf's candidate radii are searched smallest-box-first, but boxes of at least a
+    quarter of the incumbent's radius cost about the same to refute, so only the largest of
+    them is tried: at most one such box per person. If it is empty, the incumbent is the optimum
+    (no candidate cost is left below it), proven without solving at its radius; every
+    answer is the enumerated optimum."""
+    import mipcf.pruning
+
+    budgets: list[float] = []
+    real = mipcf.pruning.Pruner.prune
+
+    def record(self, q, values, budget, *a, **kw):
+        budgets.append(budget)
+        return real(self, q, values, budget, *a, **kw)
+
+    monkeypatch.setattr(mipcf.pruning.Pruner, "prune", record)
+    d, k, proven = 3, 12, 0
+    for seed in range(4):
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "linf")
+        Gf = G.to_numpy(float)
+        for i in np.random.default_rng(seed).choice(len(G), 25, replace=False):
+            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+            values = mipcf.problem.factual_values(schema, person.iloc[0])
+            q = rec.problem.query(values, rec.problem.encoding.class_index(desired))
+            start = rec._pruner_for().incumbent(person, values, desired, q)
+            budgets.clear()
+            ex = rec.explain(person, desired_class=desired)
+            costs = _oracle_cost(Gf, Gf[i], np.ones(d), "linf", ["actionable"] * d)
+            _check(ex, costs[pred == desired].min(initial=np.inf), model, desired)
+            if start is None:
+                continue
+            large = {b for b in budgets if 0.25 * start[1] <= b < start[1] * (1 - 1e-9)}
+            assert len(large) <= 1, (i, start[1], sorted(budgets))
+            proven += ex.message.startswith("proven optimal: the solver found no point cheaper")
+    assert proven >= 1
