@@ -370,11 +370,13 @@ class Recourse:
         """One query, pruned by the incumbent when there is one (exact either way)."""
         backend = backend or self._backend()
 
-        def solve(qq, cutoff=None, first=False):
+        def solve(qq, cutoff=None, first=False, presolve=True):
             left = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
             kw = {"cutoff": cutoff} if cutoff is not None else {}
             if first:
                 kw["first"] = True
+            if not presolve and getattr(backend, "supports_presolve_off", False):
+                kw["presolve"] = False
             res = backend.solve(qq.lb, qq.ub, qq.row_lo, qq.row_hi, qq.c, qq.offset, time_limit=left, **kw)
             ex.solve_time += res.seconds
             ex.extra["solves"] = ex.extra.get("solves", 0) + 1
@@ -382,12 +384,12 @@ class Recourse:
 
         leaf_bounds = pruner.leaf_lower_bounds(q, values) if start is not None and pruner.maps else None
 
-        def restricted(budget: float, cutoff: float | None = None, first: bool = False):
+        def restricted(budget: float, cutoff: float | None = None, first: bool = False, presolve: bool = True):
             qr = q.copy()
             pruner.prune(qr, values, budget, leaf_bounds)
             if self._plaus is not None:
                 self._plaus.prune(self.problem, qr, values, budget)
-            return solve(qr, cutoff, first)
+            return solve(qr, cutoff, first, presolve)
 
         def holds() -> bool:
             """Is the incumbent a point of the MILP? A verified incumbent can sit inside the
@@ -414,7 +416,10 @@ class Recourse:
                     return res
                 lo = mid + 1
                 ex.extra["proven_lower"] = float(radii[mid])  # nothing costs <= this radius
-            if holds():  # no candidate cost below the incumbent's is left: it is the optimum
+            if holds():  # no candidate cost below the incumbent's is left: it is the optimum,
+                res = restricted(float(radii[-1]), presolve=False)  # if a second opinion agrees
+                if res.status != st.INFEASIBLE:
+                    return res
                 ex.extra["proven_lower"] = start[1]
                 return SolveResult(st.OPTIMAL, None, start[1], start[1], message="the incumbent is optimal")
         elif getattr(backend, "supports_cutoff", False) and self._pure_l0():
@@ -445,8 +450,10 @@ class Recourse:
             cut = start[1] * (1 - GAP_TOL / 2)
             res = restricted(start[1], cutoff=cut)
             if _nothing_up_to(res, cut) and holds():
-                ex.extra["proven_lower"] = cut
-                return SolveResult(st.OPTIMAL, None, start[1], cut, message="the incumbent is optimal")
+                res = restricted(start[1], cutoff=cut, presolve=False)  # the proof: a second opinion
+                if _nothing_up_to(res, cut):
+                    ex.extra["proven_lower"] = cut
+                    return SolveResult(st.OPTIMAL, None, start[1], cut, message="the incumbent is optimal")
             if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > cut):
                 res = restricted(start[1])  # the incumbent inside the margin, or numerics near the cutoff
             if res.status == st.INFEASIBLE:  # the verified incumbent lies inside the decision margin

@@ -95,15 +95,18 @@ class HighsSolver(Solver):
         return lp
 
     supports_cutoff = True
-    _cutoff, _first = float("inf"), False
+    supports_presolve_off = True
+    _cutoff, _first, _presolve = float("inf"), False, True
 
     def solve(self, lb, ub, row_lo, row_hi, c=None, offset=0.0, time_limit=None, start=None,
-              cutoff: float | None = None, first: bool = False) -> SolveResult:
+              cutoff: float | None = None, first: bool = False, presolve: bool = True) -> SolveResult:
         """As :meth:`Solver.solve`; with ``cutoff``, 'infeasible' means no point costs <= cutoff.
         ``first``: stop at the first point within the cutoff (status ``feasible``); for when
-        the caller has proved that nothing is cheaper than the cutoff's level."""
+        the caller has proved that nothing is cheaper than the cutoff's level. ``presolve=False``:
+        a second opinion on an 'infeasible' that a proof rests on (HiGHS 1.16's presolve has
+        called a box empty that holds a known point: Adult rf100, linf, person 27)."""
         self._cutoff = float("inf") if cutoff is None else float(cutoff)
-        self._first = bool(first)
+        self._first, self._presolve = bool(first), bool(presolve)
         lb, ub = np.asarray(lb, float), np.asarray(ub, float)
         row_lo, row_hi = np.asarray(row_lo, float), np.asarray(row_hi, float)
         c = self._c if c is None else np.asarray(c, float)
@@ -196,6 +199,7 @@ class HighsSolver(Solver):
     def _run(self, h: highspy.Highs, expand) -> SolveResult:
         h.setOptionValue("objective_bound", self._cutoff)
         h.setOptionValue("mip_max_improving_sols", 1 if self._first else 2**31 - 1)
+        h.setOptionValue("presolve", "on" if self._presolve else "off")
         t0 = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - t0
