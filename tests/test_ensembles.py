@@ -714,5 +714,5 @@ def test_a_proof_that_rests_on_an_empty_box_gets_a_second_opinion(monkeypatch, c
                 raise AssertionError((seed, i, ex.cost, best, ex.message))
             if np.isfinite(best):
                 assert model.predict(ex.counterfactual)[0] == desired
-                second += ex.extra.get("solves", 0) > 0
-    assert second >= 1
+                second += ex.message.startswith("proven optimal: the solver found no point cheaper")
+    assert second >= 1  # incumbents proven only after the second opinion agreed
