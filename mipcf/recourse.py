@@ -468,21 +468,35 @@ class Recourse:
         c = self.problem.cost
         return bool(c.l0) and not c.l1 and not c.linf and not c.tables
 
-    def _count_search(self, restricted, start, ex: Explanation):
+    def _count_search(self, restricted, start, ex: Explanation, presolve: bool = True):
         """Pure l0: a cost is a number of changed features. From the proven lower bound up,
         ask for any point with k changes; the first k that has one is the optimum, so each
         level needs a first feasible point, not an optimality proof. The incumbent's own k
-        always has one; None only if numerics lost it (the caller then solves in full)."""
+        always has one; None only if numerics lost it (the caller then solves in full).
+
+        The proof rests on level k - 1 being empty (its budget holds every point with fewer
+        changes), so that one answer gets a second opinion without presolve; if it disagrees,
+        the search runs again without presolve."""
         unit = self.problem.cost.l0 / self.problem.cost.divisor
         lower = start[2] if np.isfinite(start[2]) else 0.0
-        for k in range(max(int(np.ceil(lower / unit - 1e-9)), 1), int(round(start[1] / unit)) + 1):
+        first_k = max(int(np.ceil(lower / unit - 1e-9)), 1)
+        for k in range(first_k, int(round(start[1] / unit)) + 1):
             r = k * unit
             cut = r * (1 + 1e-6) + 1e-12
-            res = restricted(r, cutoff=cut, first=True)
+            res = restricted(r, cutoff=cut, first=True, presolve=presolve)
             ex.extra["budget_solves"] = ex.extra.get("budget_solves", 0) + 1
             if res.x is not None and res.objective > cut and res.status != st.OPTIMAL:
-                res = restricted(r, cutoff=cut)  # it stopped at a point above the cutoff: decide in full
+                res = restricted(r, cutoff=cut, presolve=presolve)  # it stopped above the cutoff: decide in full
             if res.x is not None and res.objective <= cut:
+                if presolve and k > first_k:
+                    below = (k - 1) * unit
+                    again = restricted(below, cutoff=below * (1 + 1e-6) + 1e-12, first=True, presolve=False)
+                    if not _nothing_up_to(again, below):
+                        if again.x is None:  # time limit: the empty level below is unconfirmed
+                            ex.extra["proven_lower"] = max(lower, first_k * unit)
+                            res.status, res.bound = st.FEASIBLE, max(lower, first_k * unit)
+                            return res
+                        return self._count_search(restricted, start, ex, presolve=False)
                 res.status, res.bound = st.OPTIMAL, r  # fewer than k changes: proven impossible
                 return res
             if not _nothing_up_to(res, r):

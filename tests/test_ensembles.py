@@ -716,3 +716,29 @@ def test_a_proof_that_rests_on_an_empty_box_gets_a_second_opinion(monkeypatch, c
                 assert model.predict(ex.counterfactual)[0] == desired
                 second += ex.message.startswith("proven optimal: the solver found no point cheaper")
     assert second >= 1  # incumbents proven only after the second opinion agreed
+
+
+def test_l0_count_search_gets_a_second_opinion_on_the_empty_level_below():
+    """The count search proves k changes optimal because level k - 1 is empty. A solver whose
+    presolve calls level 2 empty although it holds a point (as HiGHS's once did for a box)
+    would make level 3 look optimal; the level below is solved again without presolve, which
+    finds the point, and the search reruns without presolve and returns level 2."""
+    from types import SimpleNamespace
+
+    from mipcf.solvers.base import SolveResult
+
+    *_, rec = _case_with_poor_incumbent(0, 3, 2)
+    unit = rec.problem.cost.l0 / rec.problem.cost.divisor
+    asked = []
+
+    def restricted(budget, cutoff=None, first=False, presolve=True):  # points from 2 changes up
+        level = int(round(budget / unit))
+        asked.append((level, presolve))
+        if level < 2 or (level == 2 and presolve):
+            return SolveResult("infeasible")
+        return SolveResult("feasible", np.zeros(1), objective=level * unit)
+
+    ex = SimpleNamespace(extra={})
+    res = rec._count_search(restricted, ({}, 4 * unit, 1.0 * unit), ex)
+    assert res.status == "optimal" and res.objective == pytest.approx(2 * unit), (res, asked)
+    assert (2, False) in asked
