@@ -118,7 +118,8 @@ class CompiledProblem:
                 q.lb[fv.var] = q.ub[fv.var] = float(v)
             else:
                 q.ub[fv.levels] = 0.0
-                q.lb[fv.levels[f.level_index(v)]] = q.ub[fv.levels[f.level_index(v)]] = 1.0
+                i = fv.levels[f.level_index(v)]
+                q.lb[i] = q.ub[i] = 1.0
 
     @property
     def free_points(self) -> bool:

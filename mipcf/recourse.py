@@ -399,6 +399,10 @@ class Recourse:
             self.problem.fix_point(qf, start[0])
             return solve(qf).x is not None
 
+        def incumbent_optimal(bound: float) -> SolveResult:
+            ex.extra["proven_lower"] = bound
+            return SolveResult(st.OPTIMAL, None, start[1], bound, message="the incumbent is optimal")
+
         if start is None:
             return solve(q)
         # the radii are split edges: an optimum that must also sit near a training point need not
@@ -418,10 +422,7 @@ class Recourse:
                 ex.extra["proven_lower"] = float(radii[mid])  # nothing costs <= this radius
             if holds():  # no candidate cost below the incumbent's is left: it is the optimum,
                 res = restricted(float(radii[-1]), presolve=False)  # if a second opinion agrees
-                if res.status != st.INFEASIBLE:
-                    return res
-                ex.extra["proven_lower"] = start[1]
-                return SolveResult(st.OPTIMAL, None, start[1], start[1], message="the incumbent is optimal")
+                return res if res.status != st.INFEASIBLE else incumbent_optimal(start[1])
         elif getattr(backend, "supports_cutoff", False) and self._pure_l0():
             res = self._count_search(restricted, start, ex)
             if res is not None:
@@ -452,8 +453,7 @@ class Recourse:
             if _nothing_up_to(res, cut) and holds():
                 res = restricted(start[1], cutoff=cut, presolve=False)  # the proof: a second opinion
                 if _nothing_up_to(res, cut):
-                    ex.extra["proven_lower"] = cut
-                    return SolveResult(st.OPTIMAL, None, start[1], cut, message="the incumbent is optimal")
+                    return incumbent_optimal(cut)
             if res.status == st.INFEASIBLE or (res.status == st.OPTIMAL and res.objective > cut):
                 res = restricted(start[1])  # the incumbent inside the margin, or numerics near the cutoff
             if res.status == st.INFEASIBLE:  # the verified incumbent lies inside the decision margin
@@ -493,8 +493,8 @@ class Recourse:
                     again = restricted(below, cutoff=below * (1 + 1e-6) + 1e-12, first=True, presolve=False)
                     if not _nothing_up_to(again, below):
                         if again.x is None:  # time limit: the empty level below is unconfirmed
-                            ex.extra["proven_lower"] = max(lower, first_k * unit)
-                            res.status, res.bound = st.FEASIBLE, max(lower, first_k * unit)
+                            res.status = st.FEASIBLE
+                            res.bound = ex.extra["proven_lower"] = max(lower, first_k * unit)
                             return res
                         return self._count_search(restricted, start, ex, presolve=False)
                 res.status, res.bound = st.OPTIMAL, r  # fewer than k changes: proven impossible
