@@ -25,6 +25,9 @@ from .schema import Schema
 TOL = 1e-7
 # points the exhaustive two-change search may try per person (array predictor: seconds at most)
 PAIR_POINTS = 4_000_000
+# pure linf: nearest pool points clipped into candidate boxes, and the rows of that one predict
+SHRINK_TRIES = 20
+SHRINK_SPREAD = 48  # radii of the first, even spread of boxes
 
 
 def feature_matrix(schema: Schema, df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -109,6 +112,11 @@ class Pruner:
         if not mask.any():
             return None
         best = self.nearest_repaired(row, values, desired, q, mask, tries)  # checked with model.predict
+        radii = None if best is None else self.linf_radii(q, values, best[1])
+        if radii is not None:
+            shrunk = self.shrunk_into_boxes(row, values, desired, q, mask, radii)
+            if shrunk is not None and shrunk[1] < best[1]:
+                best = shrunk
         single = self.single_changes(row, values, desired, q)
         if single is not None and (best is None or single[1] < best[1]):
             best = (single[0], self.p.cost.evaluate(self.schema, values, single[0]))
@@ -346,6 +354,79 @@ class Pruner:
             current[names[j]] = float(factual[names[j]][0])
             d[j] = 0.0
         return self._as_values(current)
+
+    def shrunk_into_boxes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query, mask: np.ndarray,
+                          radii: np.ndarray, tries: int | None = None) -> tuple[dict, float] | None:
+        """Pure linf: the nearest pool points in ``mask``, each clipped into the box of each
+        radius in ``radii`` around the factual; the cheapest clipped point the model accepts.
+
+        Resetting whole features (:meth:`_repair`) rarely lowers a linf cost, which only the
+        largest move sets; clipping every move at once does. Every box cut off here is one the
+        radius search need not refute. The boxes are tried on an even spread of the radii,
+        then on every radius below the first spread box that holds a point (two small batches
+        instead of one of pool points x radii).
+        """
+        cand = {k: v[mask] for k, v in self.pool_values.items()}
+        totals = self.total(self.feature_costs(values, cand, q))
+        near = [i for i in np.argsort(totals)[:SHRINK_TRIES if tries is None else tries] if np.isfinite(totals[i])]
+        if not near or not radii.size:
+            return None
+        cand = {k: v[near] for k, v in cand.items()}
+        spread = radii[np.unique(np.linspace(0, radii.size - 1, min(SHRINK_SPREAD, radii.size)).round().astype(int))]
+        best = self._smallest_box(row, values, desired, q, cand, spread)
+        if best is None:
+            return None
+        below = spread[spread < best[2]]
+        finer = radii[(radii > (below[-1] if below.size else -np.inf)) & (radii < best[2])]
+        if finer.size:
+            best = self._smallest_box(row, values, desired, q, cand, finer) or best
+        point = self._as_values(best[0])
+        if not self._accepts(self.schema.frame_from_values(point, row), desired)[0]:
+            return None  # never hand on a point the model itself rejects
+        return point, self.p.cost.evaluate(self.schema, values, point)
+
+    def _smallest_box(self, row, values, desired, q, cand: dict[str, np.ndarray], radii: np.ndarray
+                      ) -> tuple[dict, float, float] | None:
+        """``cand`` (feature_matrix units) clipped into each box of ``radii``: the cheapest
+        accepted point, its cost and its box's radius, or None."""
+        n = len(next(iter(cand.values())))
+        allowed = np.repeat(radii, n) * self.p.cost.divisor / self.p.cost.linf  # per-feature weighted move
+        rows = {}
+        for fv in self.p.fvars:
+            f, w = fv.feature, self.p.cost.weights[fv.feature.name]
+            c = np.tile(cand[f.name], radii.size)
+            x0 = float(values[f.name]) if f.is_numeric else float(f.level_index(values[f.name]))
+            if f.is_numeric:
+                rows[f.name] = self._clip_numeric(fv, c, x0, allowed / w if w > 0 else np.full(c.size, np.inf))
+            elif f.type == "ordinal":
+                steps = np.floor(allowed * max(len(f.levels) - 1, 1) / w + 1e-9) if w > 0 else np.inf
+                rows[f.name] = np.clip(c, x0 - steps, x0 + steps)
+            else:
+                rows[f.name] = np.where(allowed >= w * (1 - 1e-12), c, x0)
+        totals = self.total(self.feature_costs(values, rows, q))  # inf: a clipped level is not allowed
+        ok = np.isfinite(totals)
+        ok[ok] = self._accepts_values({k: v[ok] for k, v in rows.items()}, row, desired)
+        if not ok.any():
+            return None
+        k = int(np.argmin(np.where(ok, totals, np.inf)))
+        return {name: v[k] for name, v in rows.items()}, float(totals[k]), float(radii[k // n])
+
+    def _clip_numeric(self, fv: FeatureVars, c: np.ndarray, x0: float, reach: np.ndarray) -> np.ndarray:
+        """Numeric values clipped to ``x0 +- reach``, then moved to the point of their split
+        interval nearest ``x0`` (the model sees the same leaves; the clip stays on an edge
+        instead of a rounding error short of it)."""
+        levels = self.p.encoding.levels.get(fv.var)
+        if levels is None:
+            return np.full(c.size, x0)  # the model ignores the column: no move helps
+        left, right, _ = levels
+        v = np.clip(c, x0 - reach, x0 + reach)
+        up, down = np.sort(right[right > x0]), np.sort(left[left < x0])
+        slack = 1e-9 * np.maximum(1.0, np.abs(v))
+        i = np.searchsorted(up, v + slack, side="right") - 1
+        j = np.searchsorted(down, v - slack, side="left")
+        v_up = np.where(i >= 0, up[np.maximum(i, 0)], x0) if up.size else np.full(c.size, x0)
+        v_down = np.where(j < down.size, down[np.minimum(j, max(down.size - 1, 0))], x0) if down.size else np.full(c.size, x0)
+        return np.where(v > x0, v_up, np.where(v < x0, v_down, x0))
 
     # ---- linf radius search ----------------------------------------------------------
     def linf_radii(self, q: Query, values: dict, budget: float) -> np.ndarray | None:

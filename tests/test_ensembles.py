@@ -742,3 +742,57 @@ def test_l0_count_search_gets_a_second_opinion_on_the_empty_level_below():
     res = rec._count_search(restricted, ({}, 4 * unit, 1.0 * unit), ex)
     assert res.status == "optimal" and res.objective == pytest.approx(2 * unit), (res, asked)
     assert (2, False) in asked
+
+
+def test_linf_incumbent_is_the_nearest_row_clipped_into_the_smallest_accepting_box():
+    """The model accepts x1 >= 5 and x2 >= 5 and the only accepted training row is (9, 9):
+    resetting either feature loses the class, so the repaired row costs 9 in linf. Clipped
+    into the box of radius 5 around the factual (0, 0) it becomes (5, 5), the closed-form
+    optimum, and the solver has no box left to search."""
+    G = _grid(2, 9, ["a", "b"])
+    y = ((G["a"] >= 5) & (G["b"] >= 5)).astype(int)
+    model = DecisionTreeClassifier(random_state=0).fit(G, y)
+    schema = Schema([Feature(c, "integer", 0, 9) for c in G.columns])
+    pool = pd.DataFrame({"a": [9, 0, 3], "b": [9, 0, 7]})
+    rec = mipcf.Recourse(model, schema, cost="linf", scale="none", data=pool)
+    person = pd.DataFrame({"a": [0], "b": [0]})
+    values = mipcf.problem.factual_values(schema, person.iloc[0])
+    q = rec.problem.query(values, rec.problem.encoding.class_index(1))
+    pruner = rec._pruner_for()
+    mask = pruner.pool_pred == 1
+    assert pruner.nearest_repaired(person, values, 1, q, mask)[1] == 9
+    point, cost, _ = pruner.incumbent(person, values, 1, q)
+    assert (point, cost) == ({"a": 5, "b": 5}, 5.0)
+    ex = rec.explain(person, desired_class=1)
+    assert ex.status == "optimal" and ex.cost == 5.0
+    assert model.predict(ex.counterfactual)[0] == 1
+
+
+def test_clipped_linf_incumbent_is_accepted_and_between_the_optimum_and_the_repaired_row(monkeypatch):
+    """With more candidate radii than the first spread of boxes (8 here), the clipped
+    incumbent is a point the model accepts, at the cost reported, never cheaper than the
+    enumerated optimum and never dearer than the repaired nearest row; it is usually
+    strictly cheaper than that row."""
+    monkeypatch.setattr(mipcf.pruning, "SHRINK_SPREAD", 8)
+    d, k, better = 3, 40, 0
+    for seed in range(2):
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "linf")
+        pruner, Gf = rec._pruner_for(), G.to_numpy(float)
+        for i in np.random.default_rng(seed).choice(len(G), 15, replace=False):
+            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+            values = mipcf.problem.factual_values(schema, person.iloc[0])
+            q = rec.problem.query(values, rec.problem.encoding.class_index(desired))
+            radii = pruner.linf_radii(q, values, np.inf)
+            mask = pruner.pool_pred == desired
+            repaired = pruner.nearest_repaired(person, values, desired, q, mask)
+            shrunk = pruner.shrunk_into_boxes(person, values, desired, q, mask, radii)
+            if repaired is None or shrunk is None:
+                continue
+            assert radii.size > mipcf.pruning.SHRINK_SPREAD
+            point, cost = shrunk
+            assert model.predict(schema.frame_from_values(point, person))[0] == desired
+            assert cost == pytest.approx(rec.problem.cost.evaluate(schema, values, point))
+            best = _oracle_cost(Gf, Gf[i], np.ones(d), "linf", ["actionable"] * d)[pred == desired].min()
+            assert best - 1e-9 <= cost <= repaired[1] + 1e-9
+            better += cost < repaired[1] - 1e-9
+    assert better >= 5
