@@ -424,8 +424,8 @@ class Pruner:
         slack = 1e-9 * np.maximum(1.0, np.abs(v))
         i = np.searchsorted(up, v + slack, side="right") - 1
         j = np.searchsorted(down, v - slack, side="left")
-        v_up = np.where(i >= 0, up[np.maximum(i, 0)], x0) if up.size else np.full(c.size, x0)
-        v_down = np.where(j < down.size, down[np.minimum(j, max(down.size - 1, 0))], x0) if down.size else np.full(c.size, x0)
+        v_up = np.where(i >= 0, np.r_[up, x0][i], x0)  # i = -1: still in x0's interval
+        v_down = np.where(j < down.size, np.r_[down, x0][j], x0)
         return np.where(v > x0, v_up, np.where(v < x0, v_down, x0))
 
     # ---- linf radius search ----------------------------------------------------------
