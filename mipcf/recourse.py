@@ -532,7 +532,8 @@ class Recourse:
         self._set_bound(ex, bound, status)
         if self._plaus is not None:
             ex.extra["plausibility"] = self._plaus.report(ex.counterfactual, ex.desired_class)
-        ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"
+        if status != st.OPTIMAL:  # an optimal caller says what proved it
+            ex.message = "time limit: best known counterfactual (a repaired training point) and the proven bound"
 
     def to_pyomo(self, x: pd.DataFrame | pd.Series, desired_class: Any = None):
         """The recourse MILP of one person as a Pyomo ``ConcreteModel``.

@@ -421,6 +421,16 @@ def test_l0_count_search_matches_enumeration(monkeypatch):
     assert searched >= 1  # the count search itself was checked, not only the incumbent
 
 
+def _small_l1_forest():
+    """A 6-tree forest on the grid 0..3 (3 features) with all 300 training rows as the pool:
+    the repaired incumbent is often the optimum itself."""
+    X, y = _grid_data(0, 3, 3, 2, n=300)
+    model = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
+    schema = Schema([Feature(c, "integer", 0, 3) for c in X.columns])
+    G = _grid(3, 3, X.columns)
+    return X, model, schema, G, model.predict(G)
+
+
 def test_optimum_that_ties_the_incumbent_needs_no_uncut_solve():
     """When the repaired training point is the optimum, the last budget solve (cutoff just
     below its cost) finds nothing, the same solve without presolve agrees, and one solve with
@@ -429,11 +439,7 @@ def test_optimum_that_ties_the_incumbent_needs_no_uncut_solve():
     limit), whatever float noise the solver adds to its objectives."""
     from mipcf.solvers.highs import HighsSolver
 
-    X, y = _grid_data(0, 3, 3, 2, n=300)
-    model = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
-    schema = Schema([Feature(c, "integer", 0, 3) for c in X.columns])
-    G = _grid(3, 3, X.columns)
-    pred = model.predict(G)
+    X, model, schema, G, pred = _small_l1_forest()
     rec = mipcf.Recourse(model, schema, cost="l1", scale="none", data=X)
     real = HighsSolver.solve
 
@@ -461,7 +467,6 @@ def test_optimum_that_ties_the_incumbent_needs_no_uncut_solve():
     assert ties >= 1
 
 
-
 def test_an_incumbent_the_milp_cannot_hold_is_not_proven_by_an_empty_last_budget():
     """An empty last budget proves the incumbent optimal only if the MILP holds the incumbent
     (a point ``predict`` accepts inside the decision margin is not in it). Here the MILP is
@@ -469,11 +474,7 @@ def test_an_incumbent_the_milp_cannot_hold_is_not_proven_by_an_empty_last_budget
     the grid's optimum, and never carry the empty-budget proof."""
     from mipcf.problem import CompiledProblem
 
-    X, y = _grid_data(0, 3, 3, 2, n=300)
-    model = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
-    schema = Schema([Feature(c, "integer", 0, 3) for c in X.columns])
-    G = _grid(3, 3, X.columns)
-    pred = model.predict(G)
+    X, model, schema, G, pred = _small_l1_forest()
     real = CompiledProblem.fix_point
 
     def unrepresentable(self, q, point):  # as if the point sat inside the margin
@@ -494,6 +495,7 @@ def test_an_incumbent_the_milp_cannot_hold_is_not_proven_by_an_empty_last_budget
                 _check(ex, costs[pred == desired].min(initial=np.inf), model, desired)
                 proofs[patched] = proofs.get(patched, 0) + ex.message.startswith("proven optimal: the solver found no")
     assert proofs[False] >= 1 and proofs[True] == 0, proofs
+
 
 def test_two_change_enumeration_matches_the_grid():
     """Pair enumeration (the incumbent's proof that pure l0 needs three changes) against
