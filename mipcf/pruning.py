@@ -5,7 +5,7 @@ feature by more than ``C`` allows or lands in a leaf whose box costs more than `
 reach. Those columns are fixed through per-person bounds, so the compiled model is shared
 and the solver's presolve removes most of a forest before branching. The incumbent is the
 nearest training point the model gives the desired class, repaired greedily toward the
-factual.
+factual (under a linf cost, also clipped into the smallest box around it the model accepts).
 """
 
 from __future__ import annotations
@@ -102,9 +102,10 @@ class Pruner:
                   tries: int = 3) -> tuple[dict, float, float] | None:
         """A verified counterfactual near ``row`` and a proven lower bound on the optimum.
 
-        The point is the best of the nearest pool points (repaired) and the cheapest single
-        change; under a pure l0 cost, when no single change works and the point changes more
-        than two features, also the first two-change point (enumerated).
+        The point is the best of the nearest pool points (repaired; under a pure linf cost
+        also clipped into boxes, :meth:`shrunk_into_boxes`) and the cheapest single change;
+        under a pure l0 cost, when no single change works and the point changes more than two
+        features, also the first two-change point (enumerated).
         """
         mask = self.pool_pred == desired
         if self.pool_proba is not None:
