@@ -306,15 +306,20 @@ class Recourse:
                 if extra is None:
                     self._close_margin_gap(ex, row, values, idx, desired, start, pruner, deadline)
                 return
-            # bounds proven before this solve (single changes, budgets found empty) count too:
-            # a point found at the time limit that meets one of them is optimal
-            earlier = [b for b in (start[2] if start is not None else np.nan, ex.extra.get("proven_lower", np.nan))
-                       if np.isfinite(b)]
+            # bounds proven before this solve (single changes, budgets found empty) count too.
+            # A point found at the time limit that meets the enumerated one is optimal; one that
+            # meets only an empty budget is not: that 'empty' had no second opinion
+            enumerated = start[2] if start is not None else np.nan
+            earlier = [b for b in (enumerated, ex.extra.get("proven_lower", np.nan)) if np.isfinite(b)]
             bound = max([res.bound, *earlier]) if np.isfinite(res.bound) else max(earlier, default=res.bound)
-            met = ex.cost - bound <= GAP_TOL * abs(ex.cost) + ABS_GAP_TOL
+            sure = max([b for b in (res.bound, enumerated) if np.isfinite(b)], default=-np.inf)
+            met = ex.cost - sure <= GAP_TOL * abs(ex.cost) + ABS_GAP_TOL
             self._set_bound(ex, bound, st.OPTIMAL if res.status == st.FEASIBLE and met else res.status)
             if res.status == st.FEASIBLE and ex.status == st.OPTIMAL:
                 ex.message = "proven optimal: the solver's point meets a lower bound proven before it"
+            elif res.status == st.FEASIBLE and ex.gap <= GAP_TOL:
+                ex.message = ("time limit: the bound that meets this point rests on a budget the solver "
+                              "found empty once, without a second opinion; not reported optimal")
             ex.extra.update(res.extra)
             if pl is not None:
                 ex.extra["plausibility"] = pl.report(cf, desired)

@@ -798,3 +798,40 @@ def test_clipped_linf_incumbent_is_accepted_and_between_the_optimum_and_the_repa
             assert best - 1e-9 <= cost <= repaired[1] + 1e-9
             better += cost < repaired[1] - 1e-9
     assert better >= 5
+
+
+def test_an_unchecked_empty_budget_bounds_a_time_limited_point_but_does_not_prove_it(monkeypatch):
+    """A budget the solver found empty once (no second opinion) is a lower bound, but a point
+    found at the time limit that meets only that bound is reported feasible with it, not
+    optimal: a false 'empty' (HiGHS 1.16's presolve gave one) would otherwise become a false
+    optimum. The budget search is replaced by one full solve whose 'empty budget just below'
+    is recorded unchecked, and whose end is made to look like the time limit."""
+    from mipcf.recourse import Recourse
+
+    real = Recourse._solve_query
+
+    def unchecked(self, q, values, start, pruner, deadline, ex, backend=None):
+        res = real(self, q, values, None, pruner, deadline, ex, backend)  # the full problem, no budget
+        if res.x is not None:
+            ex.extra["proven_lower"] = res.objective  # as if the budget below were found empty once
+            res.status, res.bound = "feasible", 0.0  # and the solve had stopped at the time limit
+        return res
+
+    monkeypatch.setattr(Recourse, "_solve_query", unchecked)
+    d, k, seen = 3, 4, 0
+    for seed in range(2):
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "l1")
+        Gf = G.to_numpy(float)
+        for i in np.random.default_rng(seed).choice(len(G), 20, replace=False):
+            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
+            ex = rec.explain(person, desired_class=desired)
+            best = _oracle_cost(Gf, Gf[i], np.ones(d), "l1", ["actionable"] * d)[pred == desired].min()
+            if not np.isfinite(best):
+                continue
+            assert model.predict(ex.counterfactual)[0] == desired and ex.cost >= best - 1e-9
+            assert ex.bound <= best + 1e-9
+            if ex.extra.get("proven_lower") == ex.cost:
+                assert ex.status == "feasible" and ex.gap == 0, (i, ex.status, ex.message)
+                assert "without a second opinion" in ex.message
+                seen += 1
+    assert seen >= 5
