@@ -112,10 +112,11 @@ class Pruner:
             mask &= self.pool_proba[:, self._class_col(desired)] >= self.min_probability
         if not mask.any():
             return None
-        best = self.nearest_repaired(row, values, desired, q, mask, tries)  # checked with model.predict
+        near = self.nearest(values, q, mask, max(tries, SHRINK_TRIES))  # one pass over the pool for both
+        best = self.nearest_repaired(row, values, desired, q, mask, tries, near=near)  # checked with model.predict
         radii = None if best is None else self.linf_radii(q, values, best[1])
         if radii is not None:
-            shrunk = self.shrunk_into_boxes(row, values, desired, q, mask, radii)
+            shrunk = self.shrunk_into_boxes(row, values, desired, q, near[0], radii)
             if shrunk is not None and shrunk[1] < best[1]:
                 best = shrunk
         single = self.single_changes(row, values, desired, q)
@@ -310,19 +311,25 @@ class Pruner:
         return {f.name: (point[f.name] if f.is_numeric else f.levels[int(point[f.name])])
                 for f in self.schema.features}
 
-    def nearest_repaired(self, row: pd.DataFrame, values: dict, desired: Any, q: Query, mask: np.ndarray,
-                         tries: int = 3, also: Callable[[pd.DataFrame], np.ndarray] | None = None
-                         ) -> tuple[dict, float] | None:
-        """The cheapest of the ``tries`` nearest pool points in ``mask``, each repaired toward
-        the factual; ``also`` is an extra test every repaired point must pass (rows of a frame)."""
+    def nearest(self, values: dict, q: Query, mask: np.ndarray, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The ``n`` pool points in ``mask`` nearest the factual (actionable ones only), nearest
+        first: their feature_matrix values and their per-feature costs."""
         cand = {k: v[mask] for k, v in self.pool_values.items()}
         d = self.feature_costs(values, cand, q)
         totals = self.total(d)
+        idx = [i for i in np.argsort(totals)[:n] if np.isfinite(totals[i])]
+        return {k: v[idx] for k, v in cand.items()}, d[idx]
+
+    def nearest_repaired(self, row: pd.DataFrame, values: dict, desired: Any, q: Query, mask: np.ndarray,
+                         tries: int = 3, also: Callable[[pd.DataFrame], np.ndarray] | None = None,
+                         near: tuple[dict[str, np.ndarray], np.ndarray] | None = None) -> tuple[dict, float] | None:
+        """The cheapest of the ``tries`` nearest pool points in ``mask``, each repaired toward
+        the factual; ``also`` is an extra test every repaired point must pass (rows of a frame).
+        ``near``: :meth:`nearest` of the same person and mask, when the caller has it."""
+        cand, d = near if near is not None else self.nearest(values, q, mask, tries)
         best = None
         factual = feature_matrix(self.schema, row)
-        for i in np.argsort(totals)[:tries]:
-            if not np.isfinite(totals[i]):
-                break
+        for i in range(min(tries, len(d))):
             point = self._repair(row, factual, {k: v[i] for k, v in cand.items()}, d[i], desired, also)
             cost = self.p.cost.evaluate(self.schema, values, point)
             if best is None or cost < best[1]:
@@ -356,10 +363,10 @@ class Pruner:
             d[j] = 0.0
         return self._as_values(current)
 
-    def shrunk_into_boxes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query, mask: np.ndarray,
-                          radii: np.ndarray, tries: int | None = None) -> tuple[dict, float] | None:
-        """Pure linf: the nearest pool points in ``mask``, each clipped into the box of each
-        radius in ``radii`` around the factual; the cheapest clipped point the model accepts.
+    def shrunk_into_boxes(self, row: pd.DataFrame, values: dict, desired: Any, q: Query,
+                          cand: dict[str, np.ndarray], radii: np.ndarray) -> tuple[dict, float] | None:
+        """Pure linf: the pool points ``cand`` (:meth:`nearest`), each clipped into the box of
+        each radius in ``radii`` around the factual; the cheapest clipped point the model accepts.
 
         Resetting whole features (:meth:`_repair`) rarely lowers a linf cost, which only the
         largest move sets; clipping every move at once does. Every box cut off here is one the
@@ -367,12 +374,8 @@ class Pruner:
         then on every radius below the first spread box that holds a point (two small batches
         instead of one of pool points x radii).
         """
-        cand = {k: v[mask] for k, v in self.pool_values.items()}
-        totals = self.total(self.feature_costs(values, cand, q))
-        near = [i for i in np.argsort(totals)[:SHRINK_TRIES if tries is None else tries] if np.isfinite(totals[i])]
-        if not near or not radii.size:
+        if not len(next(iter(cand.values()), ())) or not radii.size:
             return None
-        cand = {k: v[near] for k, v in cand.items()}
         spread = radii[np.unique(np.linspace(0, radii.size - 1, min(SHRINK_SPREAD, radii.size)).round().astype(int))]
         best = self._smallest_box(row, values, desired, q, cand, spread)
         if best is None:

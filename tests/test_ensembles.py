@@ -400,6 +400,18 @@ def _case_with_poor_incumbent(seed: int, d: int, k: int, cost: str = "l0"):
     return model, schema, G, model.predict(G), rec
 
 
+def _poor_incumbent_people(seeds, d: int, k: int, cost: str, n: int):
+    """For each seed's :func:`_case_with_poor_incumbent`, ``n`` random grid people: yields
+    ``(model, schema, rec, person, desired class, enumerated optimum)``."""
+    for seed in seeds:
+        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, cost)
+        Gf = G.to_numpy(float)
+        for i in np.random.default_rng(seed).choice(len(G), n, replace=False):
+            desired = 1 - pred[i]
+            best = _oracle_cost(Gf, Gf[i], np.ones(d), cost, ["actionable"] * d)[pred == desired].min(initial=np.inf)
+            yield model, schema, rec, G.iloc[[i]].reset_index(drop=True), desired, best
+
+
 def test_l0_count_search_matches_enumeration(monkeypatch):
     """Pure l0 asks for any point with k changes, from the proven lower bound up (no
     optimality proof per level): the first k with a point must be the enumerated optimum.
@@ -624,20 +636,15 @@ def test_linf_boxes_refuted_before_a_time_limit_bound_the_answer(monkeypatch):
         return res
 
     monkeypatch.setattr(HighsSolver, "solve", stall_after_a_refutation)
-    d, k, raised = 3, 4, 0
-    for seed in range(4):
-        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "linf")
-        Gf = G.to_numpy(float)
-        for i in np.random.default_rng(seed).choice(len(G), 25, replace=False):
-            refuted["n"] = 0
-            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
-            best = _oracle_cost(Gf, Gf[i], np.ones(d), "linf", ["actionable"] * d)[pred == desired].min()
-            ex = rec.explain(person, desired_class=desired)
-            if not np.isfinite(best):
-                continue
-            assert model.predict(ex.counterfactual)[0] == desired
-            assert ex.bound <= best + 1e-9 and ex.cost >= best - 1e-9, (i, ex.bound, ex.cost, best)
-            raised += refuted["n"] > 0 and ex.bound > 0
+    raised = 0
+    for model, schema, rec, person, desired, best in _poor_incumbent_people(range(4), 3, 4, "linf", 25):
+        refuted["n"] = 0
+        ex = rec.explain(person, desired_class=desired)
+        if not np.isfinite(best):
+            continue
+        assert model.predict(ex.counterfactual)[0] == desired
+        assert ex.bound <= best + 1e-9 and ex.cost >= best - 1e-9, (person, ex.bound, ex.cost, best)
+        raised += refuted["n"] > 0 and ex.bound > 0
     assert raised >= 1
 
 
@@ -776,27 +783,24 @@ def test_clipped_linf_incumbent_is_accepted_and_between_the_optimum_and_the_repa
     enumerated optimum and never dearer than the repaired nearest row; it is usually
     strictly cheaper than that row."""
     monkeypatch.setattr(mipcf.pruning, "SHRINK_SPREAD", 8)
-    d, k, better = 3, 40, 0
-    for seed in range(2):
-        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "linf")
-        pruner, Gf = rec._pruner_for(), G.to_numpy(float)
-        for i in np.random.default_rng(seed).choice(len(G), 15, replace=False):
-            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
-            values = mipcf.problem.factual_values(schema, person.iloc[0])
-            q = rec.problem.query(values, rec.problem.encoding.class_index(desired))
-            radii = pruner.linf_radii(q, values, np.inf)
-            mask = pruner.pool_pred == desired
-            repaired = pruner.nearest_repaired(person, values, desired, q, mask)
-            shrunk = pruner.shrunk_into_boxes(person, values, desired, q, mask, radii)
-            if repaired is None or shrunk is None:
-                continue
-            assert radii.size > mipcf.pruning.SHRINK_SPREAD
-            point, cost = shrunk
-            assert model.predict(schema.frame_from_values(point, person))[0] == desired
-            assert cost == pytest.approx(rec.problem.cost.evaluate(schema, values, point))
-            best = _oracle_cost(Gf, Gf[i], np.ones(d), "linf", ["actionable"] * d)[pred == desired].min()
-            assert best - 1e-9 <= cost <= repaired[1] + 1e-9
-            better += cost < repaired[1] - 1e-9
+    better = 0
+    for model, schema, rec, person, desired, best in _poor_incumbent_people(range(2), 3, 40, "linf", 15):
+        pruner = rec._pruner_for()
+        values = mipcf.problem.factual_values(schema, person.iloc[0])
+        q = rec.problem.query(values, rec.problem.encoding.class_index(desired))
+        radii = pruner.linf_radii(q, values, np.inf)
+        mask = pruner.pool_pred == desired
+        repaired = pruner.nearest_repaired(person, values, desired, q, mask)
+        near = pruner.nearest(values, q, mask, mipcf.pruning.SHRINK_TRIES)[0]
+        shrunk = pruner.shrunk_into_boxes(person, values, desired, q, near, radii)
+        if repaired is None or shrunk is None:
+            continue
+        assert radii.size > mipcf.pruning.SHRINK_SPREAD
+        point, cost = shrunk
+        assert model.predict(schema.frame_from_values(point, person))[0] == desired
+        assert cost == pytest.approx(rec.problem.cost.evaluate(schema, values, point))
+        assert best - 1e-9 <= cost <= repaired[1] + 1e-9
+        better += cost < repaired[1] - 1e-9
     assert better >= 5
 
 
@@ -818,20 +822,15 @@ def test_an_unchecked_empty_budget_bounds_a_time_limited_point_but_does_not_prov
         return res
 
     monkeypatch.setattr(Recourse, "_solve_query", unchecked)
-    d, k, seen = 3, 4, 0
-    for seed in range(2):
-        model, schema, G, pred, rec = _case_with_poor_incumbent(seed, d, k, "l1")
-        Gf = G.to_numpy(float)
-        for i in np.random.default_rng(seed).choice(len(G), 20, replace=False):
-            person, desired = G.iloc[[i]].reset_index(drop=True), 1 - pred[i]
-            ex = rec.explain(person, desired_class=desired)
-            best = _oracle_cost(Gf, Gf[i], np.ones(d), "l1", ["actionable"] * d)[pred == desired].min()
-            if not np.isfinite(best):
-                continue
-            assert model.predict(ex.counterfactual)[0] == desired and ex.cost >= best - 1e-9
-            assert ex.bound <= best + 1e-9
-            if ex.extra.get("proven_lower") == ex.cost:
-                assert ex.status == "feasible" and ex.gap == 0, (i, ex.status, ex.message)
-                assert "without a second opinion" in ex.message
-                seen += 1
+    seen = 0
+    for model, schema, rec, person, desired, best in _poor_incumbent_people(range(2), 3, 4, "l1", 20):
+        ex = rec.explain(person, desired_class=desired)
+        if not np.isfinite(best):
+            continue
+        assert model.predict(ex.counterfactual)[0] == desired and ex.cost >= best - 1e-9
+        assert ex.bound <= best + 1e-9
+        if ex.extra.get("proven_lower") == ex.cost:
+            assert ex.status == "feasible" and ex.gap == 0, (person, ex.status, ex.message)
+            assert "without a second opinion" in ex.message
+            seen += 1
     assert seen >= 5
